@@ -1,0 +1,31 @@
+# knd — build, run and test.
+K8S_VERSION := v1.37.2
+VERSION_PKG := k8s.io/component-base/version
+LDFLAGS := -X $(VERSION_PKG).gitVersion=$(K8S_VERSION) -X $(VERSION_PKG).gitMajor=1 -X $(VERSION_PKG).gitMinor=37 \
+	-X $(VERSION_PKG).buildDate=1970-01-01T00:00:00Z -X $(VERSION_PKG).gitTreeState=clean
+CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
+DATA_DIR ?= $(HOME)/.knd
+
+.PHONY: build run test unit integration generate verify-generate clean
+
+build: bin/knd
+
+bin/knd: $(shell find cmd pkg -name '*.go') config/crd/*.yaml go.mod go.sum
+	go build -ldflags "$(LDFLAGS)" -o bin/knd ./cmd/knd
+
+run: bin/knd
+	bin/knd server --data-dir $(DATA_DIR)
+
+# Unit tests, then the integration tests against a real knd server.
+test: bin/knd
+	KND_BIN=$(CURDIR)/bin/knd go test -count=1 -timeout 30m ./...
+
+generate:
+	$(CONTROLLER_GEN) object paths=./pkg/apis/...
+	$(CONTROLLER_GEN) crd:crdVersions=v1,maxDescLen=0 paths=./pkg/apis/... output:crd:dir=config/crd
+
+verify-generate: generate
+	git diff --exit-code -- config/crd pkg/apis
+
+clean:
+	rm -rf bin

@@ -1,0 +1,201 @@
+package controlplane
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
+)
+
+// PKI names the files of the control plane's certificate authority and the
+// certificates signed by it. Everything lives under <data-dir>/pki and is made
+// once, on first start; later starts reuse it so kubeconfigs stay valid.
+type PKI struct {
+	Dir string
+}
+
+func (p PKI) path(name string) string { return filepath.Join(p.Dir, name) }
+
+func (p PKI) CACert() string            { return p.path("ca.crt") }
+func (p PKI) CAKey() string             { return p.path("ca.key") }
+func (p PKI) ServingCert() string       { return p.path("apiserver.crt") }
+func (p PKI) ServingKey() string        { return p.path("apiserver.key") }
+func (p PKI) ServiceAccountKey() string { return p.path("sa.key") }
+func (p PKI) ServiceAccountPub() string { return p.path("sa.pub") }
+
+// ClientCert and ClientKey name the client certificate of one identity.
+func (p PKI) ClientCert(id string) string { return p.path(id + ".crt") }
+func (p PKI) ClientKey(id string) string  { return p.path(id + ".key") }
+
+// identity is a client of the API server: its certificate's CN is the user
+// name and its O entries are the groups.
+type identity struct {
+	file   string
+	user   string
+	groups []string
+}
+
+// Identities the control plane issues client certificates for.
+var (
+	adminIdentity      = identity{file: "admin", user: "knd-admin", groups: []string{"system:masters"}}
+	controllerIdentity = identity{file: "controller-manager", user: "system:kube-controller-manager"}
+	schedulerIdentity  = identity{file: "scheduler", user: "system:kube-scheduler"}
+	// The API server presents this identity to node agents (kubectl logs, exec).
+	kubeletClientIdentity = identity{file: "apiserver-kubelet-client", user: "kube-apiserver-kubelet-client", groups: []string{"system:masters"}}
+)
+
+const certValidity = 10 * 365 * 24 * time.Hour
+
+// ensure creates whatever part of the PKI is missing.
+func (p PKI) ensure(servingIPs []net.IP, servingNames []string) error {
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return err
+	}
+	if !exists(p.CACert()) || !exists(p.CAKey()) {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return err
+		}
+		caCert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: "knd-ca"}, key)
+		if err != nil {
+			return err
+		}
+		if err := writeCertAndKey(p.CACert(), p.CAKey(), caCert, key); err != nil {
+			return err
+		}
+	}
+	ca, caKey, err := p.loadCA()
+	if err != nil {
+		return err
+	}
+	if !exists(p.ServingCert()) {
+		if err := p.issue(ca, caKey, p.ServingCert(), p.ServingKey(), pkix.Name{CommonName: "kube-apiserver"},
+			x509.ExtKeyUsageServerAuth, servingIPs, servingNames); err != nil {
+			return err
+		}
+	}
+	for _, id := range []identity{adminIdentity, controllerIdentity, schedulerIdentity, kubeletClientIdentity} {
+		if exists(p.ClientCert(id.file)) {
+			continue
+		}
+		if err := p.issue(ca, caKey, p.ClientCert(id.file), p.ClientKey(id.file),
+			pkix.Name{CommonName: id.user, Organization: id.groups}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+			return err
+		}
+	}
+	if !exists(p.ServiceAccountKey()) {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return err
+		}
+		keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
+		if err != nil {
+			return err
+		}
+		pubPEM, err := encodePublicKeyPEM(&key.PublicKey)
+		if err != nil {
+			return err
+		}
+		if err := keyutil.WriteKey(p.ServiceAccountKey(), keyPEM); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p.ServiceAccountPub(), pubPEM, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p PKI) loadCA() (*x509.Certificate, crypto.Signer, error) {
+	certs, err := certutil.CertsFromFile(p.CACert())
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := keyutil.PrivateKeyFromFile(p.CAKey())
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: not a signing key", p.CAKey())
+	}
+	return certs[0], signer, nil
+}
+
+// IssueServing signs a serving certificate for the given loopback names; the
+// webhook server and node agents use it.
+func (p PKI) IssueServing(certFile, keyFile, commonName string, ips []net.IP, names []string) error {
+	ca, caKey, err := p.loadCA()
+	if err != nil {
+		return err
+	}
+	return p.issue(ca, caKey, certFile, keyFile, pkix.Name{CommonName: commonName}, x509.ExtKeyUsageServerAuth, ips, names)
+}
+
+func (p PKI) issue(ca *x509.Certificate, caKey crypto.Signer, certFile, keyFile string, subject pkix.Name,
+	usage x509.ExtKeyUsage, ips []net.IP, names []string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      subject,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(certValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		IPAddresses:  ips,
+		DNSNames:     names,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return err
+	}
+	return writeCertAndKey(certFile, keyFile, cert, key)
+}
+
+func writeCertAndKey(certFile, keyFile string, cert *x509.Certificate, key crypto.Signer) error {
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
+	if err != nil {
+		return err
+	}
+	if err := keyutil.WriteKey(keyFile, keyPEM); err != nil {
+		return err
+	}
+	return certutil.WriteCert(certFile, certutil.EncodeCertificates(cert))
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+func encodePublicKeyPEM(pub any) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
