@@ -185,7 +185,11 @@ func writeCertAndKey(certFile, keyFile string, cert *x509.Certificate, key crypt
 	if err := keyutil.WriteKey(keyFile, keyPEM); err != nil {
 		return err
 	}
-	return certutil.WriteCert(certFile, certutil.EncodeCertificates(cert))
+	certPEM, err := certutil.EncodeCertificates(cert)
+	if err != nil {
+		return err
+	}
+	return certutil.WriteCert(certFile, certPEM)
 }
 
 func exists(path string) bool {

@@ -178,7 +178,6 @@ func (c *ControlPlane) apiServerArgs() []string {
 		"--kubelet-certificate-authority=" + pki.CACert(),
 		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		"--allow-privileged=true",
-		"--apiserver-count=1",
 		"--endpoint-reconciler-type=none",
 		// Lean settings measured while planning: one client population, one
 		// machine; priority-and-fairness and profiling only cost memory here.
@@ -193,7 +192,7 @@ func (c *ControlPlane) controllerManagerArgs() []string {
 		"--kubeconfig=" + filepath.Join(c.cfg.DataDir, "controller-manager.kubeconfig"),
 		"--leader-elect=false",
 		"--secure-port=0",
-		"--use-service-account-credentials=false",
+		"--use-service-account-credentials=true",
 		"--root-ca-file=" + c.pki.CACert(),
 		"--service-cluster-ip-range=" + c.cfg.ServiceCIDR,
 		"--controllers=" + strings.Join([]string{

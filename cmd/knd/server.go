@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/knd-dev/knd/pkg/configstore"
+	"github.com/knd-dev/knd/pkg/controlplane"
+	"github.com/knd-dev/knd/pkg/install"
+	"github.com/knd-dev/knd/pkg/webhook"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+type serverOptions struct {
+	dataDir     string
+	bindAddress string
+	apiPort     int
+	verbosity   int
+}
+
+func newServerCommand() *cobra.Command {
+	o := serverOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane and the serving system",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServer(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where state, certificates, kubeconfig and logs live")
+	f.StringVar(&o.bindAddress, "bind-address", "127.0.0.1", "address the API server listens on")
+	f.IntVar(&o.apiPort, "api-port", 6443, "port the API server listens on (0: keep the one chosen before, or a free one)")
+	f.IntVar(&o.verbosity, "v", 0, "log verbosity of the embedded components (logs go to <data-dir>/knd.log)")
+	return cmd
+}
+
+func runServer(ctx context.Context, o serverOptions) error {
+	start := time.Now()
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return err
+	}
+	logFile, err := setupLogging(o.dataDir, o.verbosity)
+	if err != nil {
+		return err
+	}
+
+	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: o.dataDir, BindAddress: o.bindAddress, APIPort: o.apiPort})
+	if err != nil {
+		return fmt.Errorf("control plane: %w (see %s)", err, logFile)
+	}
+	defer cp.Stop()
+	client, err := kubernetes.NewForConfig(cp.AdminConfig)
+	if err != nil {
+		return err
+	}
+
+	// Admission webhooks, on loopback TLS with a certificate from the
+	// control plane's CA.
+	certDir := filepath.Join(o.dataDir, "webhook")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return err
+	}
+	if err := cp.PKI().IssueServing(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"),
+		"knd-webhook", []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}); err != nil {
+		return err
+	}
+	caBundle, err := os.ReadFile(cp.PKI().CACert())
+	if err != nil {
+		return err
+	}
+	hookOpts := webhook.Options{Host: "127.0.0.1", Port: cp.WebhookPort(), CertDir: certDir, CABundle: caBundle}
+	store := configstore.New()
+	hookErrs, err := webhook.Start(ctx, hookOpts, store)
+	if err != nil {
+		return err
+	}
+	if err := webhook.Register(ctx, client, hookOpts); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	if err := install.ApplyCRDs(ctx, cp.AdminConfig); err != nil {
+		return err
+	}
+	if err := install.ApplyConfig(ctx, client); err != nil {
+		return err
+	}
+	if err := store.Start(ctx, client); err != nil {
+		return err
+	}
+
+	fmt.Printf("knd is ready in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Printf("  API server:  %s\n", cp.APIServerURL())
+	fmt.Printf("  kubeconfig:  %s\n", cp.Kubeconfig())
+	fmt.Printf("  logs:        %s\n", logFile)
+	fmt.Printf("Try: knd kubectl api-resources --api-group=serving.knative.dev\n")
+
+	select {
+	case <-ctx.Done():
+		fmt.Println("knd is stopping")
+		return nil
+	case err := <-cp.Errors():
+		return err
+	case err := <-hookErrs:
+		return fmt.Errorf("webhook server: %w", err)
+	}
+}
+
+// setupLogging sends the embedded components' logs to <data-dir>/knd.log so
+// the terminal shows only what knd itself says.
+func setupLogging(dataDir string, verbosity int) (string, error) {
+	path := filepath.Join(dataDir, "knd.log")
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	for k, v := range map[string]string{
+		"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL",
+		"log_file": path, "one_output": "true", "skip_log_headers": "true", "v": fmt.Sprint(verbosity),
+	} {
+		if err := fs.Set(k, v); err != nil {
+			return "", err
+		}
+	}
+	ctrllog.SetLogger(klog.NewKlogr())
+	return path, nil
+}

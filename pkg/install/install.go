@@ -1,0 +1,123 @@
+// Package install puts the serving API into a cluster: the CRDs, the
+// knative-serving namespace and its ConfigMaps with upstream defaults.
+package install
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/knd-dev/knd/config/crd"
+	"github.com/knd-dev/knd/pkg/apis/config"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+)
+
+// legacyServingVersions are served beside v1 for the serving resources whose
+// schema did not change since them. Upstream stopped serving them, but the
+// tutorials knd follows still use v1alpha1 and v1beta1 manifests; with the
+// same schema no conversion is needed.
+var legacyServingVersions = []string{"v1alpha1", "v1beta1"}
+
+var legacyServingKinds = map[string]bool{"Service": true, "Configuration": true, "Route": true, "Revision": true}
+
+// CRDs returns the CustomResourceDefinitions knd installs.
+func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	files, err := fs.Glob(crd.Files, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var out []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		raw, err := crd.Files.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		c := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(raw, c); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if c.Spec.Group == "serving.knative.dev" && legacyServingKinds[c.Spec.Names.Kind] {
+			v1 := c.Spec.Versions[0]
+			for _, name := range legacyServingVersions {
+				legacy := *v1.DeepCopy()
+				legacy.Name, legacy.Storage = name, false
+				c.Spec.Versions = append(c.Spec.Versions, legacy)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// CRDs creates or updates the CRDs and waits until all are Established.
+func ApplyCRDs(ctx context.Context, cfg *rest.Config) error {
+	client, err := apiextensionsclient.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	crds, err := CRDs()
+	if err != nil {
+		return err
+	}
+	api := client.ApiextensionsV1().CustomResourceDefinitions()
+	for _, c := range crds {
+		existing, err := api.Get(ctx, c.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = api.Create(ctx, c, metav1.CreateOptions{})
+		case err == nil:
+			c.ResourceVersion = existing.ResourceVersion
+			_, err = api.Update(ctx, c, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			return fmt.Errorf("CRD %s: %w", c.Name, err)
+		}
+	}
+	for _, c := range crds {
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			got, err := api.Get(ctx, c.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CRD %s not Established: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// ApplyConfig creates the knative-serving namespace and whichever of its
+// ConfigMaps are missing. Existing ConfigMaps are the user's and are kept.
+func ApplyConfig(ctx context.Context, client kubernetes.Interface) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: config.Namespace}}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("namespace %s: %w", config.Namespace, err)
+	}
+	for name, data := range config.DefaultData() {
+		cm := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: config.Namespace,
+				Labels: map[string]string{"app.kubernetes.io/part-of": "knative-serving", "app.kubernetes.io/name": "knd"}},
+			Data: data,
+		}
+		if _, err := client.CoreV1().ConfigMaps(config.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("ConfigMap %s: %w", name, err)
+		}
+	}
+	return nil
+}
