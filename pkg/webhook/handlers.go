@@ -150,13 +150,6 @@ func setUserInfo(obj metav1.Object, oldSpec, newSpec any, isUpdate bool, user st
 	obj.SetAnnotations(anns)
 }
 
-// skipTemplateDefaults: an update that keeps an explicit template name is
-// not defaulted, so that re-applying a manifest does not look like a change
-// to the named revision's template.
-func skipTemplateDefaults(newT, oldT *servingv1.RevisionTemplateSpec) bool {
-	return oldT != nil && newT.Name != "" && newT.Name == oldT.Name
-}
-
 type service struct{ servingv1.Service }
 
 func (s *service) defaults(cfg *config.Config, old resource, user string) {
@@ -164,11 +157,7 @@ func (s *service) defaults(cfg *config.Config, old resource, user string) {
 	if old != nil {
 		oldSvc = &old.(*service).Service
 	}
-	var oldT *servingv1.RevisionTemplateSpec
-	if oldSvc != nil {
-		oldT = &oldSvc.Spec.Template
-	}
-	s.SetDefaults(cfg, skipTemplateDefaults(&s.Spec.Template, oldT))
+	s.SetDefaults(cfg, oldSvc)
 	if oldSvc != nil {
 		setUserInfo(s, oldSvc.Spec, s.Spec, true, user)
 	} else {
@@ -187,12 +176,10 @@ type configuration struct{ servingv1.Configuration }
 
 func (c *configuration) defaults(cfg *config.Config, old resource, user string) {
 	var oldC *servingv1.Configuration
-	var oldT *servingv1.RevisionTemplateSpec
 	if old != nil {
 		oldC = &old.(*configuration).Configuration
-		oldT = &oldC.Spec.Template
 	}
-	c.SetDefaults(cfg, skipTemplateDefaults(&c.Spec.Template, oldT))
+	c.SetDefaults(cfg, oldC)
 	// Children of a Service inherit these annotations from it.
 	if len(c.OwnerReferences) == 0 {
 		if oldC != nil {

@@ -5,25 +5,52 @@ import (
 
 	"github.com/knd-dev/knd/pkg/apis/config"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 )
 
-// SetDefaults fills a Service as upstream's defaulting webhook does.
-func (s *Service) SetDefaults(cfg *config.Config, skipTemplate bool) {
-	if !skipTemplate {
-		s.Spec.Template.Spec.SetDefaults(cfg, true)
+// SetDefaults fills a Service as upstream's defaulting webhook does; old is
+// nil on create.
+func (s *Service) SetDefaults(cfg *config.Config, old *Service) {
+	var oldT *RevisionTemplateSpec
+	if old != nil {
+		oldT = &old.Spec.Template
 	}
+	s.Spec.Template.SetDefaults(cfg, oldT)
 	if len(s.Spec.Traffic) == 0 {
 		s.Spec.Traffic = []TrafficTarget{{Percent: ptr.To[int64](100), LatestRevision: ptr.To(true)}}
 	}
 	s.Spec.RouteSpec.SetDefaults()
 }
 
-// SetDefaults fills a Configuration's template.
-func (c *Configuration) SetDefaults(cfg *config.Config, skipTemplate bool) {
-	if !skipTemplate {
-		c.Spec.Template.Spec.SetDefaults(cfg, true)
+// SetDefaults fills a Configuration's template; old is nil on create.
+func (c *Configuration) SetDefaults(cfg *config.Config, old *Configuration) {
+	var oldT *RevisionTemplateSpec
+	if old != nil {
+		oldT = &old.Spec.Template
+	}
+	c.Spec.Template.SetDefaults(cfg, oldT)
+}
+
+// SetDefaults fills a revision template; old is the template before an
+// update, nil on create.
+//
+// An update that keeps an explicit template name must not change the named
+// revision's template. Upstream skips defaulting then, so that changed
+// config-defaults do not look like a template change. knd also accepts the
+// defaulted template when it equals the old one: kubectl apply replaces the
+// whole containers list of a custom resource, dropping the defaults the
+// stored template has, and re-applying the same manifest must still work.
+func (rt *RevisionTemplateSpec) SetDefaults(cfg *config.Config, old *RevisionTemplateSpec) {
+	if old == nil || rt.Name == "" || rt.Name != old.Name {
+		rt.Spec.SetDefaults(cfg, old == nil)
+		return
+	}
+	defaulted := rt.DeepCopy()
+	defaulted.Spec.SetDefaults(cfg, true)
+	if equality.Semantic.DeepEqual(defaulted, old) {
+		*rt = *defaulted
 	}
 }
 

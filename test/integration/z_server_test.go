@@ -1,0 +1,112 @@
+package integration
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
+	ca, err := os.ReadFile(filepath.Join(knd.dataDir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	for _, path := range []string{"/api/v1/namespaces", "/apis/serving.knative.dev/v1/services", "/readyz"} {
+		res, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d%s", knd.apiPort, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without credentials: %d, want 401", path, res.StatusCode)
+		}
+	}
+}
+
+// TestExamplesApply applies every tutorial manifest, in folder and name
+// order, as a user would.
+func TestExamplesApply(t *testing.T) {
+	dirs, err := filepath.Glob("../../examples/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range dirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if len(files) == 0 {
+			continue
+		}
+		sort.Strings(files) // files are numbered by step
+		for _, f := range files {
+			out, err := knd.kubectl(t, "", "apply", "-f", f)
+			if err != nil {
+				t.Errorf("kubectl apply -f %s: %v\n%s", f, err, out)
+				continue
+			}
+			if !strings.Contains(out, " created") && !strings.Contains(out, " configured") && !strings.Contains(out, " unchanged") {
+				t.Errorf("kubectl apply -f %s: %s", f, out)
+			}
+		}
+	}
+	// The last split of the first tutorial is what the Service now says.
+	svc, err := knd.dynamic(t).Resource(resources["Service"]).Namespace("knative-demo").Get(testContext(t), "helloworld-go", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"latestRevision":false,"percent":0,"revisionName":"helloworld-go-00001","tag":"staging"},{"latestRevision":false,"percent":40,"revisionName":"helloworld-go-00002"},{"latestRevision":false,"percent":60,"revisionName":"helloworld-go-00003"}]`
+	if got := field(t, svc, "spec.traffic"); got != want {
+		t.Errorf("spec.traffic = %s, want %s", got, want)
+	}
+	if gen := svc.GetGeneration(); gen != 4 {
+		t.Errorf("generation = %d after four applies, want 4", gen)
+	}
+}
+
+// TestRestartKeepsEverything stops the shared server and starts it again on
+// the same data dir; it runs last (file order).
+func TestRestartKeepsEverything(t *testing.T) {
+	createService(t, strings.Replace(ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n"), "name: foo", "name: survivor", 1))
+	cms := knd.clientset(t).CoreV1().ConfigMaps("knative-serving")
+	if _, err := cms.Patch(testContext(t), "config-gc", "application/merge-patch+json", []byte(`{"data":{"min-non-active-revisions":"7"}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	stopped := time.Now()
+	if err := knd.stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, knd.output)
+	}
+	t.Logf("stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	started := time.Now()
+	if err := knd.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ready again in %s", time.Since(started).Round(time.Millisecond))
+
+	svc, err := knd.dynamic(t).Resource(resources["Service"]).Namespace("default").Get(testContext(t), "survivor", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Service lost across restart: %v", err)
+	}
+	if got := field(t, svc, "spec.template.spec.containers[0].image"); got != "example.com/hello" {
+		t.Errorf("image = %s", got)
+	}
+	cm, err := cms.Get(testContext(t), "config-gc", metav1.GetOptions{})
+	if err != nil || cm.Data["min-non-active-revisions"] != "7" {
+		t.Errorf("config-gc after restart = %v, %v; the user's change must be kept", cm.Data, err)
+	}
+	// Admission still works: the webhooks were registered again.
+	_, err = create(t, ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n  traffic:\n  - percent: 90\n    latestRevision: true\n"), true)
+	if err == nil || err.Error() != deniedPrefix+"Traffic targets sum to 90, want 100: spec.traffic" {
+		t.Errorf("after restart: %v", err)
+	}
+}
