@@ -182,6 +182,7 @@ func (c *ControlPlane) apiServerArgs() []string {
 		// Lean settings measured while planning: one client population, one
 		// machine; priority-and-fairness and profiling only cost memory here.
 		"--enable-priority-and-fairness=false",
+		"--watch-cache=false",
 		"--profiling=false",
 		"--cert-dir=" + filepath.Join(c.cfg.DataDir, "pki"),
 	}
