@@ -90,25 +90,22 @@ func Register(ctx context.Context, client kubernetes.Interface, opts Options) er
 		rule(ops, "autoscaling.internal.knative.dev", "v1alpha1", "podautoscalers"),
 	}
 	dmRules := []admissionregistrationv1.RuleWithOperations{rule(ops, "serving.knative.dev", "v1beta1", "domainmappings")}
-	common := func(name, path string, rules []admissionregistrationv1.RuleWithOperations) (string, admissionregistrationv1.WebhookClientConfig, []admissionregistrationv1.RuleWithOperations) {
-		return name, clientConfig(path), rules
-	}
 	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: DefaultingName},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{
-			mutatingWebhook(common(DefaultingName, defaultingPath, servingRules)),
-			mutatingWebhook(common(DomainMappingDefaultingName, defaultingPath, dmRules)),
+			mutatingWebhook(DefaultingName, clientConfig(defaultingPath), servingRules),
+			mutatingWebhook(DomainMappingDefaultingName, clientConfig(defaultingPath), dmRules),
 		},
 	}
 	configRules := []admissionregistrationv1.RuleWithOperations{rule(ops, "", "v1", "configmaps")}
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ValidationName},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{
-			validatingWebhook(common(ValidationName, validationPath, servingRules)),
-			validatingWebhook(common(DomainMappingValidationName, validationPath, dmRules)),
+			validatingWebhook(ValidationName, clientConfig(validationPath), servingRules),
+			validatingWebhook(DomainMappingValidationName, clientConfig(validationPath), dmRules),
 		},
 	}
-	configHook := validatingWebhook(common(ConfigValidationName, configValidationPath, configRules))
+	configHook := validatingWebhook(ConfigValidationName, clientConfig(configValidationPath), configRules)
 	configHook.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": config.Namespace}}
 	validating.Webhooks = append(validating.Webhooks, configHook)
 
