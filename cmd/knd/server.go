@@ -15,9 +15,13 @@ import (
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/controlplane"
 	"github.com/knd-dev/knd/pkg/install"
+	"github.com/knd-dev/knd/pkg/node"
+	"github.com/knd-dev/knd/pkg/node/image"
+	"github.com/knd-dev/knd/pkg/node/process"
 	"github.com/knd-dev/knd/pkg/webhook"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
@@ -107,6 +111,21 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := store.Start(ctx, client); err != nil {
 		return err
 	}
+	agent, err := newNodeAgent(o.dataDir, cp, client)
+	if err != nil {
+		return err
+	}
+	agentReady, agentDone := make(chan struct{}), make(chan error, 1)
+	// Pods stop before the control plane does (deferred cp.Stop).
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	defer func() { stopAgent(); <-agentDone }()
+	go func() { agentDone <- agent.Run(agentCtx, agentReady) }()
+	select {
+	case <-agentReady:
+	case err := <-agentDone:
+		agentDone <- err
+		return fmt.Errorf("node agent: %w", err)
+	}
 
 	fmt.Printf("knd is ready in %s\n", time.Since(start).Round(time.Millisecond))
 	fmt.Printf("  API server:  %s\n", cp.APIServerURL())
@@ -122,7 +141,38 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	case err := <-hookErrs:
 		return fmt.Errorf("webhook server: %w", err)
+	case err := <-agentDone:
+		agentDone <- err
+		return fmt.Errorf("node agent: %w", err)
 	}
+}
+
+// newNodeAgent sets up the node agent with the process provider and a
+// kubelet endpoint certificate from the control plane's CA.
+func newNodeAgent(dataDir string, cp *controlplane.ControlPlane, client kubernetes.Interface) (*node.Agent, error) {
+	images, err := image.Open(filepath.Join(dataDir, "images"))
+	if err != nil {
+		return nil, err
+	}
+	nodeName := node.DefaultNodeName()
+	certDir := filepath.Join(dataDir, "kubelet")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, err
+	}
+	cert, key := filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
+	if err := cp.PKI().IssueServing(cert, key, "knd-kubelet", []net.IP{net.ParseIP("127.0.0.1")}, []string{nodeName, "localhost"}); err != nil {
+		return nil, err
+	}
+	provider := process.New(images)
+	if !provider.Isolated() {
+		fmt.Println("note: not running as root, so pods run from their image's files without a changed root or namespaces")
+	}
+	fmt.Println("note: the process provider does not enforce memory and CPU limits")
+	return node.New(node.Options{
+		Client: client, NodeName: nodeName, DataDir: dataDir, Provider: provider,
+		KubeletCertFile: cert, KubeletKeyFile: key, ClientCAFile: cp.PKI().CACert(),
+		Version: version.Get().GitVersion,
+	}), nil
 }
 
 // setupLogging sends the embedded components' logs to <data-dir>/knd.log so

@@ -1,0 +1,292 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// logFile receives a container's stdout and stderr. Each line is stored as
+// "<RFC3339Nano time> <stream> <text>" (the CRI log format), so logs can be
+// served with or without timestamps.
+type logFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func createLog(path string) (*logFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &logFile{f: f}, nil
+}
+
+func (l *logFile) stream(name string) io.Writer { return &lineWriter{log: l, stream: name} }
+
+func (l *logFile) writeLine(stream string, line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.f, "%s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), stream, line)
+}
+
+func (l *logFile) Close() error { return l.f.Close() }
+
+// lineWriter splits a stream into lines; a line longer than 16 KiB is cut.
+type lineWriter struct {
+	log     *logFile
+	stream  string
+	partial []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.partial = append(w.partial, p...)
+			if len(w.partial) > 16<<10 {
+				w.log.writeLine(w.stream, w.partial)
+				w.partial = w.partial[:0]
+			}
+			break
+		}
+		w.log.writeLine(w.stream, append(w.partial, p[:i]...))
+		w.partial = w.partial[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// logOptions are the kubelet's containerLogs query parameters.
+type logOptions struct {
+	follow, previous, timestamps bool
+	tailLines, limitBytes        int64
+	since                        time.Time
+}
+
+func parseLogOptions(q map[string][]string) (logOptions, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	o := logOptions{follow: get("follow") == "true", previous: get("previous") == "true",
+		timestamps: get("timestamps") == "true", tailLines: -1}
+	for k, dst := range map[string]*int64{"tailLines": &o.tailLines, "limitBytes": &o.limitBytes} {
+		if v := get(k); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return o, fmt.Errorf("invalid %s %q", k, v)
+			}
+			*dst = n
+		}
+	}
+	if v := get("sinceSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return o, fmt.Errorf("invalid sinceSeconds %q", v)
+		}
+		o.since = time.Now().Add(-time.Duration(n) * time.Second)
+	}
+	if v := get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return o, fmt.Errorf("invalid sinceTime %q", v)
+		}
+		o.since = t
+	}
+	return o, nil
+}
+
+// copyLog writes the log at path to w as options ask; with follow it keeps
+// reading until finished is closed (the container run ended) or ctx ends.
+func copyLog(ctx context.Context, w io.Writer, path string, o logOptions, finished <-chan struct{}) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flush := func() {
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+	}
+	var written int64
+	emit := func(line string) bool {
+		ts, rest, _ := strings.Cut(line, " ")
+		_, text, _ := strings.Cut(rest, " ")
+		if !o.since.IsZero() {
+			if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.Before(o.since) {
+				return true
+			}
+		}
+		out := text + "\n"
+		if o.timestamps {
+			out = ts + " " + out
+		}
+		if o.limitBytes > 0 && written+int64(len(out)) > o.limitBytes {
+			out = out[:o.limitBytes-written]
+		}
+		n, err := io.WriteString(w, out)
+		written += int64(n)
+		return err == nil && (o.limitBytes == 0 || written < o.limitBytes)
+	}
+	r := bufio.NewReader(f)
+	var lines []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			// A partial last line is re-read when following.
+			if _, serr := f.Seek(-int64(len(line)), io.SeekCurrent); serr != nil {
+				return serr
+			}
+			r.Reset(f)
+			break
+		}
+		lines = append(lines, strings.TrimSuffix(line, "\n"))
+		if o.tailLines >= 0 && int64(len(lines)) > o.tailLines {
+			lines = slices.Delete(lines, 0, 1)
+		}
+	}
+	for _, l := range lines {
+		if !emit(l) {
+			return nil
+		}
+	}
+	flush()
+	if !o.follow {
+		return nil
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var pending string
+	for {
+		line, err := r.ReadString('\n')
+		if err == nil {
+			if !emit(strings.TrimSuffix(pending+line, "\n")) {
+				return nil
+			}
+			pending = ""
+			continue
+		}
+		pending += line
+		flush()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-finished:
+			// One last read for lines written just before the end.
+			rest, _ := io.ReadAll(r)
+			for _, l := range strings.SplitAfter(pending+string(rest), "\n") {
+				if strings.HasSuffix(l, "\n") && !emit(strings.TrimSuffix(l, "\n")) {
+					return nil
+				}
+			}
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// kubeletServer serves the kubelet endpoints the API server uses, over TLS,
+// only to clients with a certificate from the cluster CA in the API
+// server's kubelet-client identity or in system:masters.
+type kubeletServer struct {
+	agent *Agent
+	srv   *http.Server
+	ln    net.Listener
+}
+
+var allowedKubeletClients = []string{"kube-apiserver-kubelet-client"}
+
+func newKubeletServer(a *Agent) (*kubeletServer, error) {
+	cert, err := tls.LoadX509KeyPair(a.opts.KubeletCertFile, a.opts.KubeletKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(a.opts.ClientCAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("no CA certificate in %s", a.opts.ClientCAFile)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(a.opts.Address, strconv.Itoa(a.opts.KubeletPort)))
+	if err != nil {
+		return nil, err
+	}
+	s := &kubeletServer{agent: a, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	s.srv = &http.Server{
+		Handler:           s.authorize(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+	}
+	return s, nil
+}
+
+func (s *kubeletServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+func (s *kubeletServer) serve() error {
+	err := s.srv.ServeTLS(s.ln, "", "")
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+func (s *kubeletServer) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		subj := r.TLS.PeerCertificates[0].Subject
+		if !slices.Contains(allowedKubeletClients, subj.CommonName) && !slices.Contains(subj.Organization, "system:masters") {
+			http.Error(w, fmt.Sprintf("Forbidden (user=%s)", subj.CommonName), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *kubeletServer) containerLogs(w http.ResponseWriter, r *http.Request) {
+	ns, podName, name := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
+	o, err := parseLogOptions(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	runner := s.agent.container(ns, podName, name)
+	if runner == nil {
+		http.Error(w, fmt.Sprintf("container %q in pod %q is not available", name, podName), http.StatusNotFound)
+		return
+	}
+	path, finished, err := runner.logPath(o.previous)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	if err := copyLog(r.Context(), w, path, o, finished); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}

@@ -1,0 +1,75 @@
+// Command testserver is the app the node agent's tests run: an HTTP server
+// on $PORT whose behaviour is switched by environment variables.
+//
+//	EXIT_CODE=N       exit with N right after start (before listening)
+//	IGNORE_SIGTERM=1  keep running on SIGTERM (so the agent must SIGKILL)
+//	ALLOC_MB=N        allocate and touch N MiB at start
+//
+// GET /            "hello from <HOSTNAME>" plus $GREETING
+// GET /env?k=NAME  the value of NAME
+// GET /healthz     200, or 500 once /fail has been called
+// GET /fail        makes /healthz fail from then on
+// GET /cwd         the working directory
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+)
+
+func main() {
+	if code := os.Getenv("EXIT_CODE"); code != "" {
+		n, _ := strconv.Atoi(code)
+		fmt.Fprintf(os.Stderr, "exiting with %d as asked\n", n)
+		os.Exit(n)
+	}
+	if mb, _ := strconv.Atoi(os.Getenv("ALLOC_MB")); mb > 0 {
+		buf := make([]byte, mb<<20)
+		for i := range buf {
+			buf[i] = 1
+		}
+		fmt.Printf("allocated %d MiB\n", len(buf)>>20)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	go func() {
+		for range sigs {
+			if os.Getenv("IGNORE_SIGTERM") == "1" {
+				fmt.Println("ignoring SIGTERM")
+				continue
+			}
+			fmt.Println("SIGTERM: exiting")
+			os.Exit(0)
+		}
+	}()
+	var failing atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Printf("request %s\n", r.URL.Path)
+		fmt.Fprintf(w, "hello from %s %s\n", os.Getenv("HOSTNAME"), os.Getenv("GREETING"))
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("k")))
+	})
+	mux.HandleFunc("/cwd", func(w http.ResponseWriter, r *http.Request) {
+		wd, _ := os.Getwd()
+		fmt.Fprint(w, wd)
+	})
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { failing.Store(true) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "failing as asked", http.StatusInternalServerError)
+		}
+	})
+	addr := ":" + os.Getenv("PORT")
+	fmt.Printf("listening on %s\n", addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
