@@ -190,7 +190,17 @@ func (a *Agent) stopAll() {
 			w.graceOverride.Store(int64(a.opts.ShutdownGrace))
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); w.terminate(false) }()
+		go func() {
+			defer wg.Done()
+			w.terminate(false)
+			// Report the stopped containers, so no pod reads Ready while
+			// knd is down (its port no longer answers).
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := w.syncStatus(ctx); err != nil && !apierrors.IsNotFound(err) {
+				klog.ErrorS(err, "final pod status", "pod", w.key())
+			}
+		}()
 	}
 	wg.Wait()
 }

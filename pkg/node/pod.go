@@ -173,7 +173,7 @@ func (w *podWorker) statusLoop() {
 			if w.stopping.Load() {
 				continue
 			}
-			if err := w.syncStatus(); err != nil && !apierrors.IsNotFound(err) {
+			if err := w.syncStatus(w.ctx); err != nil && !apierrors.IsNotFound(err) {
 				klog.ErrorS(err, "pod status", "pod", w.key())
 				time.AfterFunc(time.Second, w.notify)
 			}
@@ -183,7 +183,7 @@ func (w *podWorker) statusLoop() {
 	}
 }
 
-func (w *podWorker) syncStatus() error {
+func (w *podWorker) syncStatus(ctx context.Context) error {
 	client := w.agent.opts.Client.CoreV1().Pods(w.namespace)
 	pod := w.latest()
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -196,9 +196,9 @@ func (w *podWorker) syncStatus() error {
 		}
 		next := pod.DeepCopy()
 		next.Status = status
-		updated, err := client.UpdateStatus(w.ctx, next, metav1.UpdateOptions{})
+		updated, err := client.UpdateStatus(ctx, next, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
-			if fresh, gerr := client.Get(w.ctx, w.name, metav1.GetOptions{}); gerr == nil {
+			if fresh, gerr := client.Get(ctx, w.name, metav1.GetOptions{}); gerr == nil {
 				pod = fresh
 			}
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -82,11 +83,26 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	importTestServer(t)
+	ns := namespace(t, "node-restart")
+	if _, err := knd.clientset(t).CoreV1().Pods(ns).Create(testContext(t), testPod("keeper", nil, nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "pod ready", func() (bool, string) { return len(readyPods(t, ns, "app=keeper")) == 1, "" })
+	before := readyPods(t, ns, "app=keeper")[0]
+
 	stopped := time.Now()
 	if err := knd.stop(); err != nil {
 		t.Fatalf("stop: %v\n%s", err, knd.output)
 	}
 	t.Logf("stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	// Stopping knd stops every pod process it started.
+	if out, err := exec.Command("pgrep", "-f", "^/testserver$").CombinedOutput(); err == nil {
+		t.Errorf("pod processes left after knd stopped: %s", out)
+	}
+	if _, _, err := httpGet(podURL(&before)); err == nil {
+		t.Errorf("pod %s still answers after knd stopped", before.Name)
+	}
 	started := time.Now()
 	if err := knd.start(); err != nil {
 		t.Fatal(err)
@@ -103,6 +119,12 @@ func TestRestartKeepsEverything(t *testing.T) {
 	cm, err := cms.Get(testContext(t), "config-gc", metav1.GetOptions{})
 	if err != nil || cm.Data["min-non-active-revisions"] != "7" {
 		t.Errorf("config-gc after restart = %v, %v; the user's change must be kept", cm.Data, err)
+	}
+	// The pod runs again.
+	poll(t, time.Minute, "pod ready after restart", func() (bool, string) { return len(readyPods(t, ns, "app=keeper")) == 1, "" })
+	after := readyPods(t, ns, "app=keeper")[0]
+	if code, body, err := httpGet(podURL(&after) + "/"); err != nil || code != 200 || body != "hello from keeper \n" {
+		t.Errorf("after restart GET / = %d %q %v", code, body, err)
 	}
 	// Admission still works: the webhooks were registered again.
 	_, err = create(t, ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n  traffic:\n  - percent: 90\n    latestRevision: true\n"), true)

@@ -1,0 +1,170 @@
+package process_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/knd-dev/knd/pkg/node"
+	"github.com/knd-dev/knd/pkg/node/image"
+	"github.com/knd-dev/knd/pkg/node/nodetest"
+	"github.com/knd-dev/knd/pkg/node/process"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func setup(t *testing.T) (*process.Provider, node.ImageInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := image.Open(filepath.Join(dir, "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Import(nodetest.BuildTestServer(t, dir), "dev.local/testserver:v1"); err != nil {
+		t.Fatal(err)
+	}
+	p := process.New(store)
+	img, err := p.PullImage(context.Background(), "dev.local/testserver:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, img
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func TestRunServeExecAndStop(t *testing.T) {
+	p, img := setup(t)
+	port := freePort(t)
+	out := &syncBuffer{}
+	c, err := p.Start(context.Background(), node.ContainerConfig{
+		Name: "t_run", Image: img, Argv: img.Entrypoint, WorkingDir: "/work",
+		Env:    []string{"PORT=" + fmt.Sprint(port), "GREETING=hi", "HOSTNAME=pod-a", "PATH=/"},
+		Stdout: out, Stderr: out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		if body, err = get(url + "/"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if body != "hello from pod-a hi\n" {
+		t.Fatalf("GET / = %q, %v", body, err)
+	}
+	if wd, _ := get(url + "/cwd"); p.Isolated() && wd != "/work" {
+		t.Errorf("working directory %q, want /work (inside the image root)", wd)
+	}
+	code, output, err := c.Exec(context.Background(), []string{"testserver"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second server on the same PORT cannot listen: exit 1 with the reason.
+	if code != 1 || !strings.Contains(string(output), "address already in use") {
+		t.Errorf("exec: code %d output %q", code, output)
+	}
+	if err := c.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("container did not stop on SIGTERM")
+	}
+	if st := c.Exit(); st.Code != 0 {
+		t.Errorf("exit %+v, want 0", st)
+	}
+	if !strings.Contains(out.String(), "SIGTERM: exiting") {
+		t.Errorf("output %q lacks the SIGTERM line", out.String())
+	}
+}
+
+func TestExitCodesAndKill(t *testing.T) {
+	p, img := setup(t)
+	out := &syncBuffer{}
+	c, err := p.Start(context.Background(), node.ContainerConfig{Name: "t_exit", Image: img,
+		Argv: img.Entrypoint, Env: []string{"EXIT_CODE=3"}, Stdout: out, Stderr: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Exit(); st.Code != 3 {
+		t.Errorf("exit %+v, want 3", st)
+	}
+	if !strings.Contains(out.String(), "exiting with 3 as asked") {
+		t.Errorf("stderr %q", out.String())
+	}
+
+	out = &syncBuffer{}
+	c, err = p.Start(context.Background(), node.ContainerConfig{Name: "t_kill", Image: img,
+		Argv: img.Entrypoint, Env: []string{"IGNORE_SIGTERM=1", fmt.Sprintf("PORT=%d", freePort(t))}, Stdout: out, Stderr: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It prints "listening" once its SIGTERM handler is installed.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "listening"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("test server did not start: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = c.Signal(syscall.SIGTERM)
+	select {
+	case <-c.Done():
+		t.Fatal("stopped on SIGTERM although it ignores it")
+	case <-time.After(300 * time.Millisecond):
+	}
+	_ = c.Signal(syscall.SIGKILL)
+	if st := c.Exit(); st.Code != 137 {
+		t.Errorf("exit %+v, want 137 (SIGKILL)", st)
+	}
+}
+
+func TestMissingExecutable(t *testing.T) {
+	p, img := setup(t)
+	_, err := p.Start(context.Background(), node.ContainerConfig{Name: "t_missing", Image: img,
+		Argv: []string{"nope"}, Env: []string{"PATH=/bin"}, Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || err.Error() != `exec: "nope": executable file not found in $PATH` {
+		t.Fatalf("start: %v", err)
+	}
+}
