@@ -68,6 +68,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	defer klog.Flush()
 
 	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: o.dataDir, BindAddress: o.bindAddress, APIPort: o.apiPort})
 	if err != nil {

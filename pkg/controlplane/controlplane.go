@@ -132,6 +132,10 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 		c.Stop()
 		return nil, err
 	}
+	// knd's own controllers, webhooks and node agent share this config on
+	// loopback; client-go's default of 5 requests/s would throttle a single
+	// pod start (a patch and three status writes) to a second.
+	admin.QPS, admin.Burst = 500, 1000
 	c.AdminConfig = admin
 	if err := c.waitReady(ctx, 2*time.Minute); err != nil {
 		c.Stop()
@@ -145,6 +149,8 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 			"--kubeconfig=" + filepath.Join(cfg.DataDir, "scheduler.kubeconfig"),
 			"--leader-elect=false",
 			"--secure-port=0",
+			// Bind hundreds of revision pods at once without client throttling.
+			"--kube-api-qps=200", "--kube-api-burst=400",
 		})
 	})
 	return c, nil
@@ -194,6 +200,7 @@ func (c *ControlPlane) controllerManagerArgs() []string {
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=true",
+		"--kube-api-qps=200", "--kube-api-burst=400",
 		"--root-ca-file=" + c.pki.CACert(),
 		"--service-cluster-ip-range=" + c.cfg.ServiceCIDR,
 		"--controllers=" + strings.Join([]string{

@@ -44,7 +44,7 @@ func create(t *testing.T, manifest string, dryRun bool) (*unstructured.Unstructu
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	client := knd.dynamic(t).Resource(gvr)
+	client := knd.Dynamic(t).Resource(gvr)
 	if obj.GetKind() == "ClusterDomainClaim" {
 		return client.Create(testContext(t), obj, opts)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestConfigMaps(t *testing.T) {
-	cms := knd.clientset(t).CoreV1().ConfigMaps("knative-serving")
+	cms := knd.Clientset(t).CoreV1().ConfigMaps("knative-serving")
 	for _, name := range []string{"config-defaults", "config-network", "config-domain", "config-features",
 		"config-autoscaler", "config-gc", "config-deployment"} {
 		if _, err := cms.Get(testContext(t), name, metav1.GetOptions{}); err != nil {
@@ -70,7 +70,7 @@ func TestConfigMaps(t *testing.T) {
 }
 
 func TestKubectlView(t *testing.T) {
-	out, err := knd.kubectl(t, "", "api-resources")
+	out, err := knd.Kubectl(t, "", "api-resources")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -103,7 +103,7 @@ func TestKubectlView(t *testing.T) {
 		"kpa":    {"NAME", "DESIREDSCALE", "ACTUALSCALE", "READY", "REASON"},
 		"dm":     {"NAME", "URL", "READY", "REASON"},
 	} {
-		out, err := knd.kubectl(t, "", "get", resource, "-n", "default")
+		out, err := knd.Kubectl(t, "", "get", resource, "-n", "default")
 		if err != nil && !strings.Contains(out, "No resources found") {
 			t.Fatalf("kubectl get %s: %v\n%s", resource, err, out)
 		}

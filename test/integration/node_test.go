@@ -32,7 +32,7 @@ func importTestServer(t *testing.T) {
 	t.Helper()
 	importOnce.Do(func() {
 		bin := nodetest.BuildTestServer(t, t.TempDir())
-		cmd := exec.Command(knd.bin, "image", "import", bin, "--name", testImage, "--data-dir", knd.dataDir)
+		cmd := exec.Command(knd.Bin, "image", "import", bin, "--name", testImage, "--data-dir", knd.DataDir)
 		if out, err := cmd.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "imported "+testImage+"@sha256:") {
 			t.Fatalf("knd image import: %v\n%s", err, out)
 		}
@@ -41,7 +41,7 @@ func importTestServer(t *testing.T) {
 
 func namespace(t *testing.T, name string) string {
 	t.Helper()
-	_, err := knd.clientset(t).CoreV1().Namespaces().Create(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	_, err := knd.Clientset(t).CoreV1().Namespaces().Create(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func httpGet(url string) (int, string, error) {
 }
 
 func readyPods(t *testing.T, ns, selector string) []corev1.Pod {
-	pods, err := knd.clientset(t).CoreV1().Pods(ns).List(testContext(t), metav1.ListOptions{LabelSelector: selector})
+	pods, err := knd.Clientset(t).CoreV1().Pods(ns).List(testContext(t), metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func testPod(name string, env map[string]string, mutate func(*corev1.Pod)) *core
 }
 
 func TestNodeIsReadyWithLease(t *testing.T) {
-	nodes, err := knd.clientset(t).CoreV1().Nodes().List(testContext(t), metav1.ListOptions{})
+	nodes, err := knd.Clientset(t).CoreV1().Nodes().List(testContext(t), metav1.ListOptions{})
 	if err != nil || len(nodes.Items) != 1 {
 		t.Fatalf("nodes: %v, %v", nodes, err)
 	}
@@ -134,11 +134,11 @@ func TestNodeIsReadyWithLease(t *testing.T) {
 	if !ready || n.Status.Allocatable.Pods().Value() < 100 {
 		t.Errorf("node status %+v", n.Status)
 	}
-	lease, err := knd.clientset(t).CoordinationV1().Leases("kube-node-lease").Get(testContext(t), n.Name, metav1.GetOptions{})
+	lease, err := knd.Clientset(t).CoordinationV1().Leases("kube-node-lease").Get(testContext(t), n.Name, metav1.GetOptions{})
 	if err != nil || time.Since(lease.Spec.RenewTime.Time) > time.Minute {
 		t.Errorf("lease %v, %v", lease, err)
 	}
-	out, err := knd.kubectl(t, "", "get", "nodes")
+	out, err := knd.Kubectl(t, "", "get", "nodes")
 	if err != nil || !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(n.Name)+`\s+Ready\s`).MatchString(out) {
 		t.Errorf("kubectl get nodes: %v\n%s", err, out)
 	}
@@ -147,7 +147,7 @@ func TestNodeIsReadyWithLease(t *testing.T) {
 func TestDeploymentRunsServesAndLogs(t *testing.T) {
 	importTestServer(t)
 	ns := namespace(t, "node-web")
-	cs := knd.clientset(t)
+	cs := knd.Clientset(t)
 	if _, err := cs.CoreV1().ConfigMaps(ns).Create(testContext(t), &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "greeting"}, Data: map[string]string{"text": "from-configmap"},
 	}, metav1.CreateOptions{}); err != nil {
@@ -195,18 +195,18 @@ func TestDeploymentRunsServesAndLogs(t *testing.T) {
 			t.Errorf("container status %+v", cs)
 		}
 	}
-	out, err := knd.kubectl(t, "", "logs", "-n", ns, pods[0].Name)
+	out, err := knd.Kubectl(t, "", "logs", "-n", ns, pods[0].Name)
 	if err != nil || !strings.Contains(out, "listening on :"+pods[0].Annotations[node.PortAnnotation]+"\nrequest /\n") {
 		t.Errorf("kubectl logs: %v\n%s", err, out)
 	}
-	out, err = knd.kubectl(t, "", "get", "pods", "-n", ns, "-o", "wide")
+	out, err = knd.Kubectl(t, "", "get", "pods", "-n", ns, "-o", "wide")
 	if err != nil || strings.Count(out, "1/1     Running   0") != 2 {
 		t.Errorf("kubectl get pods -o wide: %v\n%s", err, out)
 	}
 
 	// Deleting a pod stops its process and the ReplicaSet's replacement runs.
 	victim := pods[0]
-	if _, err := knd.kubectl(t, "", "delete", "pod", "-n", ns, victim.Name); err != nil {
+	if _, err := knd.Kubectl(t, "", "delete", "pod", "-n", ns, victim.Name); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := httpGet(podURL(&victim)); err == nil {
@@ -221,7 +221,7 @@ func TestDeploymentRunsServesAndLogs(t *testing.T) {
 func TestGracePeriodThenSIGKILL(t *testing.T) {
 	importTestServer(t)
 	ns := namespace(t, "node-grace")
-	pods := knd.clientset(t).CoreV1().Pods(ns)
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
 	pod := testPod("stubborn", map[string]string{"IGNORE_SIGTERM": "1"}, func(p *corev1.Pod) {
 		p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](2)
 	})
@@ -246,7 +246,7 @@ func TestGracePeriodThenSIGKILL(t *testing.T) {
 func TestCrashLoopBackOff(t *testing.T) {
 	importTestServer(t)
 	ns := namespace(t, "node-crash")
-	pods := knd.clientset(t).CoreV1().Pods(ns)
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
 	if _, err := pods.Create(testContext(t), testPod("crasher", map[string]string{"EXIT_CODE": "3"}, nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +261,11 @@ func TestCrashLoopBackOff(t *testing.T) {
 			last != nil && last.ExitCode == 3 && last.Reason == "Error" && cs.RestartCount >= 1 &&
 			p.Status.Phase == corev1.PodRunning, fmt.Sprintf("%+v", cs)
 	})
-	out, err := knd.kubectl(t, "", "logs", "-n", ns, "crasher", "--previous")
+	out, err := knd.Kubectl(t, "", "logs", "-n", ns, "crasher", "--previous")
 	if err != nil || !strings.Contains(out, "exiting with 3 as asked") {
 		t.Errorf("kubectl logs --previous: %v\n%s", err, out)
 	}
-	out, err = knd.kubectl(t, "", "get", "pod", "-n", ns, "crasher")
+	out, err = knd.Kubectl(t, "", "get", "pod", "-n", ns, "crasher")
 	if err != nil || !strings.Contains(out, "CrashLoopBackOff") {
 		t.Errorf("kubectl get pod: %v\n%s", err, out)
 	}
@@ -274,7 +274,7 @@ func TestCrashLoopBackOff(t *testing.T) {
 func TestProbesDriveReadyAndRestarts(t *testing.T) {
 	importTestServer(t)
 	ns := namespace(t, "node-probes")
-	pods := knd.clientset(t).CoreV1().Pods(ns)
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
 	healthz := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}
 	pod := testPod("probed", nil, func(p *corev1.Pod) {
 		p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: healthz, PeriodSeconds: 1, FailureThreshold: 1}
@@ -298,7 +298,7 @@ func TestProbesDriveReadyAndRestarts(t *testing.T) {
 		cs := p.Status.ContainerStatuses[0]
 		return cs.RestartCount == 1 && isReady(p) && cs.LastTerminationState.Terminated != nil, fmt.Sprintf("%+v", cs)
 	})
-	events, err := knd.clientset(t).CoreV1().Events(ns).List(testContext(t), metav1.ListOptions{})
+	events, err := knd.Clientset(t).CoreV1().Events(ns).List(testContext(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestProbesDriveReadyAndRestarts(t *testing.T) {
 
 func TestMissingImage(t *testing.T) {
 	ns := namespace(t, "node-image")
-	pods := knd.clientset(t).CoreV1().Pods(ns)
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
 	pod := testPod("missing", nil, func(p *corev1.Pod) { p.Spec.Containers[0].Image = "dev.local/does-not-exist:v1" })
 	if _, err := pods.Create(testContext(t), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -331,7 +331,7 @@ func TestMissingImage(t *testing.T) {
 }
 
 func TestKubeletEndpointRefusesStrangers(t *testing.T) {
-	nodes, err := knd.clientset(t).CoreV1().Nodes().List(testContext(t), metav1.ListOptions{})
+	nodes, err := knd.Clientset(t).CoreV1().Nodes().List(testContext(t), metav1.ListOptions{})
 	if err != nil || len(nodes.Items) != 1 {
 		t.Fatal(err)
 	}

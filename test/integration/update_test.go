@@ -21,7 +21,7 @@ func createService(t *testing.T, manifest string) *unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = services(t, knd.dynamic(t)).Delete(testContext(t), obj.GetName(), metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = services(t, knd.Dynamic(t)).Delete(testContext(t), obj.GetName(), metav1.DeleteOptions{}) })
 	return obj
 }
 
@@ -35,7 +35,7 @@ func TestUpdateValidation(t *testing.T) {
 		containers, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
 		containers[0].(map[string]any)["image"] = "example.com/hello:v2"
 		unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")
-		_, err := update(t, knd.dynamic(t), obj)
+		_, err := update(t, knd.Dynamic(t), obj)
 		want := deniedPrefix + "Saw the following changes without a name change (-old +new): spec.template.metadata.name\n"
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Fatalf("got %v, want prefix %q", err, want)
@@ -46,7 +46,7 @@ func TestUpdateValidation(t *testing.T) {
 		anns := obj.GetAnnotations()
 		anns["serving.knative.dev/creator"] = "mallory"
 		obj.SetAnnotations(anns)
-		_, err := update(t, knd.dynamic(t), obj)
+		_, err := update(t, knd.Dynamic(t), obj)
 		want := deniedPrefix + "annotation value is immutable: metadata.annotations.serving.knative.dev/creator"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got %v, want %q", err, want)
@@ -57,7 +57,7 @@ func TestUpdateValidation(t *testing.T) {
 		anns := obj.GetAnnotations()
 		anns["serving.knative.dev/lastModifier"] = "mallory"
 		obj.SetAnnotations(anns)
-		_, err := update(t, knd.dynamic(t), obj)
+		_, err := update(t, knd.Dynamic(t), obj)
 		want := deniedPrefix + "invalid value: mallory: metadata.annotations.serving.knative.dev/lastModifier"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got %v, want %q", err, want)
@@ -65,7 +65,7 @@ func TestUpdateValidation(t *testing.T) {
 	})
 	t.Run("a spec change records the user who made it", func(t *testing.T) {
 		obj := createService(t, strings.Replace(ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n"), "name: foo", "name: alice", 1))
-		cfg := rest.CopyConfig(knd.restConfig)
+		cfg := rest.CopyConfig(knd.RestConfig)
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"system:masters"}}
 		alice, err := dynamic.NewForConfig(cfg)
 		if err != nil {
@@ -86,10 +86,10 @@ func TestUpdateValidation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		revs := knd.dynamic(t).Resource(resources["Revision"]).Namespace("default")
+		revs := knd.Dynamic(t).Resource(resources["Revision"]).Namespace("default")
 		t.Cleanup(func() { _ = revs.Delete(testContext(t), obj.GetName(), metav1.DeleteOptions{}) })
 		unstructured.SetNestedField(obj.Object, int64(42), "spec", "timeoutSeconds")
-		_, err = update(t, knd.dynamic(t), obj)
+		_, err = update(t, knd.Dynamic(t), obj)
 		want := deniedPrefix + "Immutable fields changed (-old +new): spec\n"
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Fatalf("got %v, want prefix %q", err, want)

@@ -17,7 +17,7 @@ import (
 )
 
 func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
-	ca, err := os.ReadFile(filepath.Join(knd.dataDir, "pki", "ca.crt"))
+	ca, err := os.ReadFile(filepath.Join(knd.DataDir, "pki", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
 	roots.AppendCertsFromPEM(ca)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	for _, path := range []string{"/api/v1/namespaces", "/apis/serving.knative.dev/v1/services", "/readyz"} {
-		res, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d%s", knd.apiPort, path))
+		res, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d%s", knd.APIPort, path))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,7 @@ func TestExamplesApply(t *testing.T) {
 		}
 		sort.Strings(files) // files are numbered by step
 		for _, f := range files {
-			out, err := knd.kubectl(t, "", "apply", "-f", f)
+			out, err := knd.Kubectl(t, "", "apply", "-f", f)
 			if err != nil {
 				t.Errorf("kubectl apply -f %s: %v\n%s", f, err, out)
 				continue
@@ -61,7 +61,7 @@ func TestExamplesApply(t *testing.T) {
 		}
 	}
 	// The last split of the first tutorial is what the Service now says.
-	svc, err := knd.dynamic(t).Resource(resources["Service"]).Namespace("knative-demo").Get(testContext(t), "helloworld-go", metav1.GetOptions{})
+	svc, err := knd.Dynamic(t).Resource(resources["Service"]).Namespace("knative-demo").Get(testContext(t), "helloworld-go", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,22 +78,22 @@ func TestExamplesApply(t *testing.T) {
 // the same data dir; it runs last (file order).
 func TestRestartKeepsEverything(t *testing.T) {
 	createService(t, strings.Replace(ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n"), "name: foo", "name: survivor", 1))
-	cms := knd.clientset(t).CoreV1().ConfigMaps("knative-serving")
+	cms := knd.Clientset(t).CoreV1().ConfigMaps("knative-serving")
 	if _, err := cms.Patch(testContext(t), "config-gc", "application/merge-patch+json", []byte(`{"data":{"min-non-active-revisions":"7"}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
 	importTestServer(t)
 	ns := namespace(t, "node-restart")
-	if _, err := knd.clientset(t).CoreV1().Pods(ns).Create(testContext(t), testPod("keeper", nil, nil), metav1.CreateOptions{}); err != nil {
+	if _, err := knd.Clientset(t).CoreV1().Pods(ns).Create(testContext(t), testPod("keeper", nil, nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, time.Minute, "pod ready", func() (bool, string) { return len(readyPods(t, ns, "app=keeper")) == 1, "" })
 	before := readyPods(t, ns, "app=keeper")[0]
 
 	stopped := time.Now()
-	if err := knd.stop(); err != nil {
-		t.Fatalf("stop: %v\n%s", err, knd.output)
+	if err := knd.Stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, knd.Output)
 	}
 	t.Logf("stopped in %s", time.Since(stopped).Round(time.Millisecond))
 	// Stopping knd stops every pod process it started.
@@ -104,12 +104,12 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Errorf("pod %s still answers after knd stopped", before.Name)
 	}
 	started := time.Now()
-	if err := knd.start(); err != nil {
+	if err := knd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("ready again in %s", time.Since(started).Round(time.Millisecond))
 
-	svc, err := knd.dynamic(t).Resource(resources["Service"]).Namespace("default").Get(testContext(t), "survivor", metav1.GetOptions{})
+	svc, err := knd.Dynamic(t).Resource(resources["Service"]).Namespace("default").Get(testContext(t), "survivor", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("Service lost across restart: %v", err)
 	}

@@ -1,0 +1,174 @@
+// Package kndtest runs the knd binary for tests and benchmarks: one
+// `knd server` per test package (started from TestMain) with clients for it.
+package kndtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// New prepares (but does not start) a server on a fresh data dir and a free
+// API port.
+func New() (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := os.MkdirTemp("", "knd-test-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Bin: bin, DataDir: dataDir, APIPort: port}, nil
+}
+
+// Server is a `knd server` process.
+type Server struct {
+	Bin, DataDir string
+	APIPort      int
+	cmd          *exec.Cmd
+	// Output is what the server printed.
+	Output     *bytes.Buffer
+	exited     chan error
+	RestConfig *rest.Config
+}
+
+// Binary is $KND_BIN, or bin/knd built by make.
+func Binary() (string, error) {
+	if bin := os.Getenv("KND_BIN"); bin != "" {
+		return bin, nil
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	cmd := exec.Command("make", "-C", root, "build")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("make build: %w", err)
+	}
+	return filepath.Join(root, "bin", "knd"), nil
+}
+
+// FreePort is a loopback port free now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start runs `knd server` and waits for its ready line.
+func (s *Server) Start() error {
+	s.Output = &bytes.Buffer{}
+	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort))
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	s.cmd.Stderr = s.Output
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	ready := make(chan struct{})
+	go func() {
+		scanner := bufio.NewScanner(stdout)
+		for scanner.Scan() {
+			line := scanner.Text()
+			s.Output.WriteString(line + "\n")
+			if strings.HasPrefix(line, "knd is ready") {
+				close(ready)
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	s.exited = make(chan error, 1)
+	go func() { s.exited <- s.cmd.Wait() }()
+	select {
+	case <-ready:
+	case err := <-s.exited:
+		return fmt.Errorf("knd server exited before ready: %v\n%s", err, s.Output)
+	case <-time.After(3 * time.Minute):
+		s.Stop()
+		return fmt.Errorf("knd server not ready after 3m:\n%s", s.Output)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(s.DataDir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 500, 1000 // tests measure knd, not client-side throttling
+	s.RestConfig = cfg
+	return nil
+}
+
+// Stop sends SIGTERM and waits for the process to exit.
+func (s *Server) Stop() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.exited:
+		return err
+	case <-time.After(90 * time.Second):
+		_ = s.cmd.Process.Kill()
+		return fmt.Errorf("knd server did not stop within 90s after SIGTERM")
+	}
+}
+
+// Kubectl runs `knd kubectl` against the server.
+func (s *Server) Kubectl(t testing.TB, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(s.Bin, append([]string{"kubectl"}, args...)...)
+	cmd.Env = append(os.Environ(), "KND_DATA_DIR="+s.DataDir, "KUBECONFIG=")
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Dynamic is a dynamic client for the server.
+func (s *Server) Dynamic(t testing.TB) dynamic.Interface {
+	t.Helper()
+	c, err := dynamic.NewForConfig(s.RestConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Clientset is a typed client for the server.
+func (s *Server) Clientset(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(s.RestConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Context is a test context that ends after two minutes.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
