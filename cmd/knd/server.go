@@ -18,6 +18,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/process"
+	"github.com/knd-dev/knd/pkg/reconciler/manager"
 	"github.com/knd-dev/knd/pkg/webhook"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -128,6 +129,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("node agent: %w", err)
 	}
 
+	ctrlDone, err := manager.Start(ctx, cp.AdminConfig, store)
+	if err != nil {
+		return fmt.Errorf("serving controllers: %w", err)
+	}
+
 	fmt.Printf("knd is ready in %s\n", time.Since(start).Round(time.Millisecond))
 	fmt.Printf("  API server:  %s\n", cp.APIServerURL())
 	fmt.Printf("  kubeconfig:  %s\n", cp.Kubeconfig())
@@ -145,6 +151,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case err := <-agentDone:
 		agentDone <- err
 		return fmt.Errorf("node agent: %w", err)
+	case err := <-ctrlDone:
+		return fmt.Errorf("serving controllers: %w", err)
 	}
 }
 

@@ -15,19 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// Well-known label and annotation keys.
-const (
-	GroupName                  = "serving.knative.dev"
-	ServiceLabelKey            = GroupName + "/service"
-	ConfigurationLabelKey      = GroupName + "/configuration"
-	CreatorAnnotation          = GroupName + "/creator"
-	UpdaterAnnotation          = GroupName + "/lastModifier"
-	RolloutDurationKey         = GroupName + "/rollout-duration"
-	RolloutDurationAltKey      = GroupName + "/rolloutDuration"
-	ProgressDeadlineAnnotation = GroupName + "/progress-deadline"
-	VisibilityLabelKey         = "networking.knative.dev/visibility"
-	networkingAnnotationPrefix = "networking.knative.dev/"
-)
 
 // ValidateObjectMetadata checks a name and the annotations every serving
 // object may carry.

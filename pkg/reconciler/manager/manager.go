@@ -1,0 +1,71 @@
+// Package manager runs the serving reconcilers in one controller-runtime
+// manager against any Kubernetes API (knd's own or a real cluster's).
+package manager
+
+import (
+	"context"
+
+	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
+	networkingv1alpha1 "github.com/knd-dev/knd/pkg/apis/networking/v1alpha1"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
+	"github.com/knd-dev/knd/pkg/configstore"
+	"github.com/knd-dev/knd/pkg/reconciler/configuration"
+	"github.com/knd-dev/knd/pkg/reconciler/revision"
+	"github.com/knd-dev/knd/pkg/reconciler/route"
+	"github.com/knd-dev/knd/pkg/reconciler/service"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// Scheme knows the built-in types and knd's serving types.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, servingv1.AddToScheme, servingv1beta1.AddToScheme,
+		autoscalingv1alpha1.AddToScheme, networkingv1alpha1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Start runs the reconcilers until ctx ends; the returned channel reports
+// the manager's end.
+func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store) (<-chan error, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true), MaxConcurrentReconciles: 4},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := mgr.GetClient()
+	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
+		&service.Reconciler{Client: c},
+		&configuration.Reconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("configuration-controller")},
+		&revision.Reconciler{Client: c, Config: store},
+		&route.Reconciler{Client: c, Config: store},
+	} {
+		if err := r.SetupWithManager(mgr); err != nil {
+			return nil, err
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return done, nil
+}

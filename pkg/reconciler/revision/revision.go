@@ -1,0 +1,213 @@
+// Package revision reconciles Revisions: a Deployment and a PodAutoscaler
+// per revision, and the revision's conditions from what its pods do.
+package revision
+
+import (
+	"context"
+	"fmt"
+
+	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	"github.com/knd-dev/knd/pkg/configstore"
+	"github.com/knd-dev/knd/pkg/reconciler"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// Conditions of a Revision; Active is informational.
+var Conditions = reconciler.NewConditionSet(servingv1.ConditionResourcesAvailable, servingv1.ConditionContainerHealthy)
+
+// Reconciler reconciles Revisions.
+type Reconciler struct {
+	Client client.Client
+	Config *configstore.Store
+}
+
+// SetupWithManager registers the reconciler: Revisions, their Deployments
+// and PodAutoscalers, and their pods (for crash and image failures).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&servingv1.Revision{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&autoscalingv1alpha1.PodAutoscaler{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			rev := o.GetLabels()[servingv1.RevisionLabelKey]
+			if rev == "" {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: rev}}}
+		})).
+		Complete(r)
+}
+
+// Reconcile keeps a revision's Deployment and PodAutoscaler and reports
+// its conditions.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var rev servingv1.Revision
+	if err := r.Client.Get(ctx, req.NamespacedName, &rev); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if rev.DeletionTimestamp != nil {
+		return reconcile.Result{}, nil
+	}
+	before := rev.Status.DeepCopy()
+	conds := Conditions.Manage(&rev.Status.Status)
+	conds.Initialize()
+	rev.Status.ObservedGeneration = rev.Generation
+
+	deploy, err := r.reconcileDeployment(ctx, &rev)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.reconcilePodAutoscaler(ctx, &rev); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.computeStatus(ctx, &rev, deploy, conds); err != nil {
+		return reconcile.Result{}, err
+	}
+	if equality.Semantic.DeepEqual(before, &rev.Status) {
+		return reconcile.Result{}, nil
+	}
+	return reconcile.Result{}, r.Client.Status().Update(ctx, &rev)
+}
+
+// reconcileDeployment creates the Deployment at the initial scale, or
+// updates its template; replicas then belong to the autoscaler.
+func (r *Reconciler) reconcileDeployment(ctx context.Context, rev *servingv1.Revision) (*appsv1.Deployment, error) {
+	cfg := r.Config.Get()
+	want := MakeDeployment(rev, cfg, InitialReplicas(rev, cfg))
+	if err := controllerutil.SetControllerReference(rev, want, r.Client.Scheme()); err != nil {
+		return nil, err
+	}
+	var have appsv1.Deployment
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), &have)
+	if apierrors.IsNotFound(err) {
+		if err := r.Client.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
+		return want, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !metav1.IsControlledBy(&have, rev) {
+		return nil, fmt.Errorf("revision %q does not own Deployment %q", rev.Name, have.Name)
+	}
+	if equality.Semantic.DeepDerivative(want.Spec.Template, have.Spec.Template) &&
+		equality.Semantic.DeepEqual(want.Labels, have.Labels) {
+		return &have, nil
+	}
+	next := have.DeepCopy()
+	next.Labels, next.Annotations = want.Labels, want.Annotations
+	next.Spec.Template = want.Spec.Template
+	next.Spec.ProgressDeadlineSeconds = want.Spec.ProgressDeadlineSeconds
+	if err := r.Client.Update(ctx, next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+func (r *Reconciler) reconcilePodAutoscaler(ctx context.Context, rev *servingv1.Revision) error {
+	want := MakePodAutoscaler(rev, r.Config.Get())
+	pa := &autoscalingv1alpha1.PodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, pa, func() error {
+		if !pa.CreationTimestamp.IsZero() && !metav1.IsControlledBy(pa, rev) {
+			return fmt.Errorf("revision %q does not own PodAutoscaler %q", rev.Name, pa.Name)
+		}
+		pa.Labels, pa.Annotations, pa.Spec = want.Labels, want.Annotations, want.Spec
+		return controllerutil.SetControllerReference(rev, pa, r.Client.Scheme())
+	})
+	return err
+}
+
+// computeStatus derives ResourcesAvailable, ContainerHealthy and Active
+// from the Deployment and, while no pod is ready, from one of its pods.
+func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision, d *appsv1.Deployment, conds *reconciler.Conditions) error {
+	desired := ptr.Deref(d.Spec.Replicas, 1)
+	ready := d.Status.ReadyReplicas
+	rev.Status.DesiredReplicas, rev.Status.ActualReplicas = &desired, &ready
+	for _, c := range d.Status.Conditions {
+		if (c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse) ||
+			(c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue) {
+			conds.MarkFalse(servingv1.ConditionResourcesAvailable, c.Reason, "%s", c.Message)
+		}
+	}
+	switch {
+	case ready > 0:
+		conds.MarkTrue(servingv1.ConditionResourcesAvailable)
+		conds.MarkTrue(servingv1.ConditionContainerHealthy)
+		conds.MarkTrue(servingv1.ConditionActive)
+		return nil
+	case desired == 0:
+		// Scaled to zero: a revision that was ready stays ready.
+		conds.MarkFalse(servingv1.ConditionActive, "NoTraffic", "The target is not receiving traffic.")
+		return nil
+	}
+	conds.MarkUnknown(servingv1.ConditionActive, "Queued", "Requests to the target are being buffered as resources are provisioned.")
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(rev.Namespace),
+		client.MatchingLabels{servingv1.RevisionLabelKey: rev.Name}); err != nil {
+		return err
+	}
+	if len(pods.Items) == 0 {
+		if c := conds.Get(servingv1.ConditionResourcesAvailable); c == nil || c.Status != corev1.ConditionFalse {
+			conds.MarkUnknown(servingv1.ConditionResourcesAvailable, "Deploying", "")
+		}
+		return nil
+	}
+	pod := &pods.Items[0]
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			conds.MarkFalse(servingv1.ConditionResourcesAvailable, c.Reason, "%s", c.Message)
+			return nil
+		}
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			conds.MarkFalse(servingv1.ConditionContainerHealthy, fmt.Sprintf("ExitCode%d", t.ExitCode), "Container failed with: %s", terminationMessage(t))
+			return nil
+		}
+		if t := cs.State.Terminated; t != nil {
+			conds.MarkFalse(servingv1.ConditionContainerHealthy, fmt.Sprintf("ExitCode%d", t.ExitCode), "Container failed with: %s", terminationMessage(t))
+			return nil
+		}
+		if w := cs.State.Waiting; w != nil {
+			switch w.Reason {
+			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName":
+				// knd resolves images when the pod starts, so a missing image
+				// surfaces here (upstream finds it while resolving digests).
+				conds.MarkFalse(servingv1.ConditionContainerHealthy, "ContainerMissing", "Unable to fetch image %q: %s", cs.Image, w.Message)
+				return nil
+			case "CreateContainerConfigError", "CreateContainerError":
+				conds.MarkFalse(servingv1.ConditionContainerHealthy, w.Reason, "%s", w.Message)
+				return nil
+			}
+		}
+	}
+	if c := conds.Get(servingv1.ConditionResourcesAvailable); c == nil || c.Status != corev1.ConditionFalse {
+		conds.MarkUnknown(servingv1.ConditionResourcesAvailable, "Deploying", "")
+	}
+	conds.MarkUnknown(servingv1.ConditionContainerHealthy, "Deploying", "")
+	return nil
+}
+
+func terminationMessage(t *corev1.ContainerStateTerminated) string {
+	if t.Message != "" {
+		return t.Message
+	}
+	if t.ExitCode == 0 {
+		return "container exited with no error"
+	}
+	return fmt.Sprintf("exit code %d", t.ExitCode)
+}
+
