@@ -210,4 +210,3 @@ func terminationMessage(t *corev1.ContainerStateTerminated) string {
 	}
 	return fmt.Sprintf("exit code %d", t.ExitCode)
 }
-

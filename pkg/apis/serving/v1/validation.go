@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-
 // ValidateObjectMetadata checks a name and the annotations every serving
 // object may carry.
 func ValidateObjectMetadata(meta metav1.Object, allowAutoscalingAnnotations bool) *apis.FieldError {
