@@ -10,12 +10,15 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/knd-dev/knd/test/kndtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 var knd *kndtest.Server
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
 	var err error
 	knd, err = kndtest.New()
 	if err == nil {

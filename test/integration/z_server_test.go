@@ -91,14 +91,20 @@ func TestRestartKeepsEverything(t *testing.T) {
 	poll(t, time.Minute, "pod ready", func() (bool, string) { return len(readyPods(t, ns, "app=keeper")) == 1, "" })
 	before := readyPods(t, ns, "app=keeper")[0]
 
+	children, _ := exec.Command("pgrep", "-P", fmt.Sprint(knd.Pid())).Output()
+	if len(strings.Fields(string(children))) == 0 {
+		t.Fatal("knd runs no pod process before the restart")
+	}
 	stopped := time.Now()
 	if err := knd.Stop(); err != nil {
 		t.Fatalf("stop: %v\n%s", err, knd.Output)
 	}
 	t.Logf("stopped in %s", time.Since(stopped).Round(time.Millisecond))
 	// Stopping knd stops every pod process it started.
-	if out, err := exec.Command("pgrep", "-f", "^/testserver$").CombinedOutput(); err == nil {
-		t.Errorf("pod processes left after knd stopped: %s", out)
+	for _, pid := range strings.Fields(string(children)) {
+		if ps, err := exec.Command("ps", "-o", "pid,stat,args", "-p", pid).CombinedOutput(); err == nil {
+			t.Errorf("pod process left after knd stopped:\n%s", ps)
+		}
 	}
 	if _, _, err := httpGet(podURL(&before)); err == nil {
 		t.Errorf("pod %s still answers after knd stopped", before.Name)
