@@ -14,6 +14,7 @@ import (
 
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/controlplane"
+	"github.com/knd-dev/knd/pkg/gateway"
 	"github.com/knd-dev/knd/pkg/install"
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/image"
@@ -31,6 +32,7 @@ type serverOptions struct {
 	dataDir     string
 	bindAddress string
 	apiPort     int
+	gatewayPort int
 	verbosity   int
 }
 
@@ -50,6 +52,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where state, certificates, kubeconfig and logs live")
 	f.StringVar(&o.bindAddress, "bind-address", "127.0.0.1", "address the API server listens on")
 	f.IntVar(&o.apiPort, "api-port", 6443, "port the API server listens on (0: keep the one chosen before, or a free one)")
+	f.IntVar(&o.gatewayPort, "gateway-port", 8080, "port the gateway serves Knative routes on (0: a free one)")
 	f.IntVar(&o.verbosity, "v", 0, "log verbosity of the embedded components (logs go to <data-dir>/knd.log)")
 	return cmd
 }
@@ -133,12 +136,28 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("serving controllers: %w", err)
 	}
+	scheme, err := manager.Scheme()
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Options{RestConfig: cp.AdminConfig, Scheme: scheme, Config: store,
+		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort))})
+	if err != nil {
+		return err
+	}
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- gw.Run(ctx) }()
+	if err := gateway.Publish(ctx, client, o.bindAddress, gw.Addr().Port); err != nil {
+		return fmt.Errorf("publishing the gateway: %w", err)
+	}
 
 	fmt.Printf("knd is ready in %s\n", time.Since(start).Round(time.Millisecond))
 	fmt.Printf("  API server:  %s\n", cp.APIServerURL())
+	fmt.Printf("  gateway:     http://%s\n", gw.Addr())
 	fmt.Printf("  kubeconfig:  %s\n", cp.Kubeconfig())
 	fmt.Printf("  logs:        %s\n", logFile)
-	fmt.Printf("Try: knd kubectl api-resources --api-group=serving.knative.dev\n")
+	fmt.Printf("Try: knd kubectl apply -f examples/traffic-split/01-hello-world-v1.yaml\n")
+	fmt.Printf("     curl -H 'Host: helloworld-go.knative-demo.example.com' http://%s/\n", gw.Addr())
 
 	select {
 	case <-ctx.Done():
@@ -153,6 +172,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("node agent: %w", err)
 	case err := <-ctrlDone:
 		return fmt.Errorf("serving controllers: %w", err)
+	case err := <-gwDone:
+		return fmt.Errorf("gateway: %w", err)
 	}
 }
 

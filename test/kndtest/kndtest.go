@@ -39,13 +39,18 @@ func New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Bin: bin, DataDir: dataDir, APIPort: port}, nil
+	gwPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Bin: bin, DataDir: dataDir, APIPort: port, GatewayPort: gwPort}, nil
 }
 
 // Server is a `knd server` process.
 type Server struct {
 	Bin, DataDir string
 	APIPort      int
+	GatewayPort  int
 	cmd          *exec.Cmd
 	// Output is what the server printed.
 	Output     *bytes.Buffer
@@ -81,7 +86,7 @@ func FreePort() (int, error) {
 // Start runs `knd server` and waits for its ready line.
 func (s *Server) Start() error {
 	s.Output = &bytes.Buffer{}
-	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort))
+	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort), "--gateway-port", fmt.Sprint(s.GatewayPort))
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return err

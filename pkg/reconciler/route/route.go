@@ -33,7 +33,7 @@ import (
 )
 
 // GatewayHost is where placeholder Services point: the gateway's
-// core/v1 Service in knative-serving.
+// core/v1 Service in knative-serving (gateway.ServiceName).
 const GatewayHost = "knd-gateway.knative-serving.svc.cluster.local"
 
 // Conditions of a Route.

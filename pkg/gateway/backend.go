@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// MaxQueue bounds the requests one revision holds while it has no free
+// pod; past it, callers get 503.
+const MaxQueue = 10000
+
+var errQueueFull = errors.New("too many requests waiting for this revision")
+
+// pod is one ready pod of a revision and the requests it is serving.
+type pod struct {
+	name     string
+	addr     string // host:port
+	inflight int
+}
+
+// revision holds a revision's ready pods and enforces its
+// containerConcurrency: a pod never gets more requests at once, and
+// requests beyond the pods' capacity wait (bounded) for a free one.
+type revision struct {
+	namespace, name string
+
+	mu          sync.Mutex
+	concurrency int           // 0: unlimited
+	timeout     time.Duration // revision timeoutSeconds
+	pods        []*pod
+	queued      int
+	inflight    int
+	changed     chan struct{} // closed and replaced when a pod or a slot frees up
+	lastRequest time.Time
+}
+
+func newRevision(ns, name string) *revision {
+	return &revision{namespace: ns, name: name, changed: make(chan struct{}), timeout: 300 * time.Second}
+}
+
+// setPods replaces the ready pods, keeping the counts of pods that stay.
+func (r *revision) setPods(ready map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := r.pods[:0:0]
+	for _, p := range r.pods {
+		if addr, ok := ready[p.name]; ok && addr == p.addr {
+			kept = append(kept, p)
+			delete(ready, p.name)
+		}
+	}
+	for name, addr := range ready {
+		kept = append(kept, &pod{name: name, addr: addr})
+	}
+	r.pods = kept
+	r.signal()
+}
+
+func (r *revision) signal() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// acquire waits for a pod with a free slot and reserves it. waiting is
+// called once if the request has to wait for a pod to exist (a cold start).
+func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), error) {
+	r.mu.Lock()
+	r.lastRequest = time.Now()
+	queued := false
+	defer func() {
+		if queued {
+			r.queued--
+		}
+		r.mu.Unlock()
+	}()
+	for {
+		if p := r.freePod(); p != nil {
+			p.inflight++
+			r.inflight++
+			return p, r.releaser(p), nil
+		}
+		if !queued {
+			if r.queued >= MaxQueue {
+				return nil, nil, errQueueFull
+			}
+			r.queued++
+			queued = true
+			if len(r.pods) == 0 && waiting != nil {
+				go waiting()
+			}
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		select {
+		case <-ch:
+			r.mu.Lock()
+		case <-ctx.Done():
+			r.mu.Lock()
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// freePod is the least busy pod with room, or nil.
+func (r *revision) freePod() *pod {
+	var best *pod
+	for _, p := range r.pods {
+		if r.concurrency > 0 && p.inflight >= r.concurrency {
+			continue
+		}
+		if best == nil || p.inflight < best.inflight {
+			best = p
+		}
+	}
+	return best
+}
+
+func (r *revision) releaser(p *pod) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			p.inflight--
+			r.inflight--
+			r.lastRequest = time.Now()
+			if r.queued > 0 {
+				r.signal()
+			}
+			r.mu.Unlock()
+		})
+	}
+}
+
+// Stats is what the autoscaler reads about a revision.
+type Stats struct {
+	InFlight, Queued, ReadyPods int
+	LastRequest                 time.Time
+}
+
+func (r *revision) stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{InFlight: r.inflight, Queued: r.queued, ReadyPods: len(r.pods), LastRequest: r.lastRequest}
+}

@@ -1,0 +1,333 @@
+// Package gateway is knd's data plane: one HTTP hop from the client to a
+// revision's pod. It does the jobs of upstream's ingress (routing by Host
+// and tag, weighted splits), activator (holding requests while a revision
+// has no ready pod) and queue-proxy (containerConcurrency, timeouts,
+// Knative headers). Routes, revisions and ready pods come from the
+// Kubernetes API, so it works the same against a real cluster.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/knd-dev/knd/pkg/apis/config"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	"github.com/knd-dev/knd/pkg/configstore"
+	"github.com/knd-dev/knd/pkg/node"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Headers upstream sets for the pod and never takes from clients.
+const (
+	RevisionHeader  = "Knative-Serving-Revision"
+	NamespaceHeader = "Knative-Serving-Namespace"
+	TagHeader       = "Knative-Serving-Tag"
+)
+
+// Options configure a gateway.
+type Options struct {
+	RestConfig *rest.Config
+	Scheme     *runtime.Scheme
+	Config     *configstore.Store
+	// Address is where the gateway listens, e.g. 127.0.0.1:8080.
+	Address string
+	// OnColdStart is told at once when a request waits for a revision
+	// that has no ready pod (the autoscaler scales it from zero).
+	OnColdStart func(namespace, revision string)
+}
+
+// Gateway routes requests to revisions.
+type Gateway struct {
+	opts  Options
+	ln    net.Listener
+	table atomic.Pointer[table]
+	proxy *httputil.ReverseProxy
+	cache cache.Cache
+	kick  chan struct{}
+
+	mu        sync.Mutex
+	revisions map[string]*revision // namespace/name
+}
+
+type targetKey struct{}
+
+// New listens on opts.Address; Run serves.
+func New(opts Options) (*Gateway, error) {
+	ln, err := net.Listen("tcp", opts.Address)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[string]*revision{}}
+	g.table.Store(&table{hosts: map[string]hostEntry{}})
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        10000,
+		MaxIdleConnsPerHost: 1000,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	g.proxy = &httputil.ReverseProxy{
+		Transport:     transport,
+		FlushInterval: -1, // stream responses as they come
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			t := pr.In.Context().Value(targetKey{}).(*target)
+			pr.SetURL(&url.URL{Scheme: "http", Host: t.addr})
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+			pr.Out.Header.Set("Forwarded", fmt.Sprintf("for=%q;proto=http;host=%q", pr.Out.Header.Get("X-Forwarded-For"), pr.In.Host))
+			pr.Out.Header.Set(RevisionHeader, t.revision)
+			pr.Out.Header.Set(NamespaceHeader, t.namespace)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+				http.Error(w, "request timeout", http.StatusGatewayTimeout)
+				return
+			}
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			http.Error(w, fmt.Sprintf("error reaching revision: %v", err), http.StatusBadGateway)
+		},
+	}
+	return g, nil
+}
+
+// Addr is where the gateway listens.
+func (g *Gateway) Addr() *net.TCPAddr { return g.ln.Addr().(*net.TCPAddr) }
+
+type target struct {
+	namespace, revision, addr string
+}
+
+// Run watches Routes, Revisions and revision pods and serves until ctx ends.
+func (g *Gateway) Run(ctx context.Context) error {
+	hasRevision, err := labels.NewRequirement(servingv1.RevisionLabelKey, selection.Exists, nil)
+	if err != nil {
+		return err
+	}
+	c, err := cache.New(g.opts.RestConfig, cache.Options{
+		Scheme: g.opts.Scheme,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasRevision)},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	g.cache = c
+	for _, obj := range []client.Object{&servingv1.Route{}, &servingv1.Revision{}, &corev1.Pod{}} {
+		inf, err := c.GetInformer(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { g.resyncSoon() },
+			UpdateFunc: func(_, _ any) { g.resyncSoon() },
+			DeleteFunc: func(any) { g.resyncSoon() },
+		}); err != nil {
+			return err
+		}
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return ctx.Err()
+	}
+	g.resync(ctx)
+	go g.resyncLoop(ctx)
+
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(g.ln) }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	case err := <-errs:
+		return err
+	}
+}
+
+func (g *Gateway) resyncSoon() {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (g *Gateway) resyncLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.kick:
+			g.resync(ctx)
+		}
+	}
+}
+
+// resync rebuilds the host table and every revision's pods and settings.
+func (g *Gateway) resync(ctx context.Context) {
+	var routes servingv1.RouteList
+	var revs servingv1.RevisionList
+	var pods corev1.PodList
+	if err := g.cache.List(ctx, &routes); err != nil {
+		klog.ErrorS(err, "gateway: listing routes")
+		return
+	}
+	if err := g.cache.List(ctx, &revs); err != nil {
+		klog.ErrorS(err, "gateway: listing revisions")
+		return
+	}
+	if err := g.cache.List(ctx, &pods); err != nil {
+		klog.ErrorS(err, "gateway: listing pods")
+		return
+	}
+	g.table.Store(buildTable(routes.Items))
+	ready := map[string]map[string]string{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		addr := podAddress(p)
+		if addr == "" || p.DeletionTimestamp != nil || !podReady(p) {
+			continue
+		}
+		key := p.Namespace + "/" + p.Labels[servingv1.RevisionLabelKey]
+		if ready[key] == nil {
+			ready[key] = map[string]string{}
+		}
+		ready[key][p.Name] = addr
+	}
+	for i := range revs.Items {
+		rev := &revs.Items[i]
+		r := g.revision(rev.Namespace, rev.Name)
+		r.mu.Lock()
+		r.concurrency = int(derefInt64(rev.Spec.ContainerConcurrency))
+		if rev.Spec.TimeoutSeconds != nil && *rev.Spec.TimeoutSeconds > 0 {
+			r.timeout = time.Duration(*rev.Spec.TimeoutSeconds) * time.Second
+		}
+		r.mu.Unlock()
+	}
+	g.mu.Lock()
+	all := make(map[string]*revision, len(g.revisions))
+	for k, r := range g.revisions {
+		all[k] = r
+	}
+	g.mu.Unlock()
+	for key, r := range all {
+		r.setPods(ready[key])
+	}
+}
+
+func derefInt64(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// podAddress is where a ready pod listens: its IP and knd's published
+// port, or the serving container's port on a real cluster.
+func podAddress(p *corev1.Pod) string {
+	if p.Status.PodIP == "" {
+		return ""
+	}
+	if port := p.Annotations[node.PortAnnotation]; port != "" {
+		return net.JoinHostPort(p.Status.PodIP, port)
+	}
+	for _, c := range p.Spec.Containers {
+		if len(c.Ports) > 0 {
+			return net.JoinHostPort(p.Status.PodIP, fmt.Sprint(c.Ports[0].ContainerPort))
+		}
+	}
+	return ""
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (g *Gateway) revision(ns, name string) *revision {
+	key := ns + "/" + name
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r, ok := g.revisions[key]
+	if !ok {
+		r = newRevision(ns, name)
+		g.revisions[key] = r
+	}
+	return r
+}
+
+// Stats reports a revision's load, for the autoscaler.
+func (g *Gateway) Stats(ns, name string) Stats { return g.revision(ns, name).stats() }
+
+// ServeHTTP routes one request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	entry, ok := g.table.Load().hosts[host]
+	if !ok {
+		http.Error(w, fmt.Sprintf("no Route serves host %q", host), http.StatusNotFound)
+		return
+	}
+	name := entry.name
+	if tag := r.Header.Get(TagHeader); tag != "" && name == "" && g.opts.Config.Get().Features.Enabled(config.TagHeaderBasedRouting) {
+		if _, ok := entry.route.splits[tag]; ok {
+			name = tag
+		}
+	}
+	revName := pick(entry.route.splits[name])
+	if revName == "" {
+		http.Error(w, fmt.Sprintf("Route %s/%s has no ready revision", entry.route.namespace, entry.route.name), http.StatusServiceUnavailable)
+		return
+	}
+	rev := g.revision(entry.route.namespace, revName)
+	rev.mu.Lock()
+	timeout := rev.timeout
+	rev.mu.Unlock()
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	p, release, err := rev.acquire(ctx, func() {
+		if g.opts.OnColdStart != nil {
+			g.opts.OnColdStart(rev.namespace, rev.name)
+		}
+	})
+	switch {
+	case errors.Is(err, errQueueFull):
+		http.Error(w, fmt.Sprintf("revision %s/%s is overloaded: %v", rev.namespace, rev.name, err), http.StatusServiceUnavailable)
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, "request timeout", http.StatusGatewayTimeout)
+		return
+	case err != nil:
+		return // the client went away
+	}
+	defer release()
+	r.Header.Del(RevisionHeader)
+	r.Header.Del(NamespaceHeader)
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, &target{namespace: rev.namespace, revision: rev.name, addr: p.addr})))
+}

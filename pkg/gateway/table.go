@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"math/rand/v2"
+	"net/url"
+	"strings"
+
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	"github.com/knd-dev/knd/pkg/reconciler/route"
+)
+
+// routeEntry is one Route's traffic, by traffic name ("" = default, then
+// one per tag).
+type routeEntry struct {
+	namespace, name string
+	splits          map[string][]route.Split
+}
+
+// hostEntry is what a Host header selects: a route and a traffic name.
+type hostEntry struct {
+	route *routeEntry
+	name  string
+}
+
+// table maps hosts to routes; it is rebuilt whenever a Route changes and
+// swapped in atomically.
+type table struct {
+	hosts map[string]hostEntry
+}
+
+// buildTable indexes every route with traffic in its status. A route whose
+// traffic cannot be resolved keeps serving its last good traffic, because
+// the route reconciler leaves status.traffic in place.
+func buildTable(routes []servingv1.Route) *table {
+	t := &table{hosts: map[string]hostEntry{}}
+	for i := range routes {
+		rt := &routes[i]
+		if len(rt.Status.Traffic) == 0 {
+			continue
+		}
+		e := &routeEntry{namespace: rt.Namespace, name: rt.Name,
+			splits: (&route.Traffic{Targets: rt.Status.Traffic}).Splits()}
+		add := func(host, name string) {
+			if host != "" {
+				t.hosts[strings.ToLower(host)] = hostEntry{route: e, name: name}
+			}
+		}
+		add(hostOf(rt.Status.URL), "")
+		for _, h := range clusterLocalHosts(rt.Name, rt.Namespace) {
+			add(h, "")
+		}
+		for _, tt := range rt.Status.Traffic {
+			if tt.Tag == "" {
+				continue
+			}
+			add(hostOf(tt.URL), tt.Tag)
+			if h := hostOf(tt.URL); h != "" {
+				// The tag's cluster-local names: the first label of its host
+				// is the tag's service name (tag-template).
+				for _, l := range clusterLocalHosts(strings.SplitN(h, ".", 2)[0], rt.Namespace) {
+					if _, taken := t.hosts[l]; !taken {
+						add(l, tt.Tag)
+					}
+				}
+			}
+		}
+	}
+	return t
+}
+
+// clusterLocalHosts are the in-cluster names of a route: <n>.<ns>,
+// <n>.<ns>.svc and <n>.<ns>.svc.cluster.local.
+func clusterLocalHosts(name, ns string) []string {
+	base := name + "." + ns
+	return []string{base, base + ".svc", base + ".svc.cluster.local"}
+}
+
+func hostOf(u string) string {
+	if u == "" {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Hostname()
+}
+
+// pick chooses a revision by percent.
+func pick(splits []route.Split) string {
+	var total int64
+	for _, s := range splits {
+		total += s.Percent
+	}
+	if total <= 0 {
+		return ""
+	}
+	n := rand.Int64N(total)
+	for _, s := range splits {
+		if n < s.Percent {
+			return s.Revision
+		}
+		n -= s.Percent
+	}
+	return splits[len(splits)-1].Revision
+}
