@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/autoscaler"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/controlplane"
 	"github.com/knd-dev/knd/pkg/gateway"
@@ -132,18 +133,21 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("node agent: %w", err)
 	}
 
-	ctrlDone, err := manager.Start(ctx, cp.AdminConfig, store)
-	if err != nil {
-		return fmt.Errorf("serving controllers: %w", err)
-	}
+	// The gateway tells the autoscaler about cold starts and load in-process.
+	kpa := autoscaler.New(store)
 	scheme, err := manager.Scheme()
 	if err != nil {
 		return err
 	}
 	gw, err := gateway.New(gateway.Options{RestConfig: cp.AdminConfig, Scheme: scheme, Config: store,
-		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort))})
+		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort)), OnColdStart: kpa.Poke})
 	if err != nil {
 		return err
+	}
+	kpa.Concurrency = func(ns, rev string) int { s := gw.Stats(ns, rev); return s.InFlight + s.Queued }
+	ctrlDone, err := manager.Start(ctx, cp.AdminConfig, store, kpa)
+	if err != nil {
+		return fmt.Errorf("serving controllers: %w", err)
 	}
 	gwDone := make(chan error, 1)
 	go func() { gwDone <- gw.Run(ctx) }()

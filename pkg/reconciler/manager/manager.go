@@ -9,6 +9,7 @@ import (
 	networkingv1alpha1 "github.com/knd-dev/knd/pkg/apis/networking/v1alpha1"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
+	"github.com/knd-dev/knd/pkg/autoscaler"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/reconciler/configuration"
 	"github.com/knd-dev/knd/pkg/reconciler/revision"
@@ -38,9 +39,9 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// Start runs the reconcilers until ctx ends; the returned channel reports
+// Start runs the reconcilers and the autoscaler until ctx ends; the returned channel reports
 // the manager's end.
-func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store) (<-chan error, error) {
+func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store, as *autoscaler.Autoscaler) (<-chan error, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
@@ -64,6 +65,10 @@ func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store) (<-c
 		if err := r.SetupWithManager(mgr); err != nil {
 			return nil, err
 		}
+	}
+	as.Client = c
+	if err := mgr.Add(as); err != nil {
+		return nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

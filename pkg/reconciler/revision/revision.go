@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
+	"github.com/knd-dev/knd/pkg/apis/duck"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/reconciler"
@@ -69,11 +70,30 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if err := r.reconcilePodAutoscaler(ctx, &rev); err != nil {
+	pa, err := r.reconcilePodAutoscaler(ctx, &rev)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.computeStatus(ctx, &rev, deploy, conds); err != nil {
 		return reconcile.Result{}, err
+	}
+	// Active and the replica counts come from the autoscaler once it has
+	// reported on the PodAutoscaler.
+	if c := pa.Status.GetCondition("Active"); c != nil {
+		switch c.Status {
+		case corev1.ConditionTrue:
+			conds.MarkTrue(servingv1.ConditionActive)
+		case corev1.ConditionFalse:
+			conds.MarkFalse(servingv1.ConditionActive, c.Reason, "%s", c.Message)
+		default:
+			conds.MarkUnknown(servingv1.ConditionActive, c.Reason, "%s", c.Message)
+		}
+		if pa.Status.DesiredScale != nil {
+			rev.Status.DesiredReplicas = pa.Status.DesiredScale
+		}
+		if pa.Status.ActualScale != nil {
+			rev.Status.ActualReplicas = pa.Status.ActualScale
+		}
 	}
 	if equality.Semantic.DeepEqual(before, &rev.Status) {
 		return reconcile.Result{}, nil
@@ -117,7 +137,7 @@ func (r *Reconciler) reconcileDeployment(ctx context.Context, rev *servingv1.Rev
 	return next, nil
 }
 
-func (r *Reconciler) reconcilePodAutoscaler(ctx context.Context, rev *servingv1.Revision) error {
+func (r *Reconciler) reconcilePodAutoscaler(ctx context.Context, rev *servingv1.Revision) (*autoscalingv1alpha1.PodAutoscaler, error) {
 	want := MakePodAutoscaler(rev, r.Config.Get())
 	pa := &autoscalingv1alpha1.PodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, pa, func() error {
@@ -127,7 +147,7 @@ func (r *Reconciler) reconcilePodAutoscaler(ctx context.Context, rev *servingv1.
 		pa.Labels, pa.Annotations, pa.Spec = want.Labels, want.Annotations, want.Spec
 		return controllerutil.SetControllerReference(rev, pa, r.Client.Scheme())
 	})
-	return err
+	return pa, err
 }
 
 // computeStatus derives ResourcesAvailable, ContainerHealthy and Active
@@ -160,9 +180,7 @@ func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision,
 		return err
 	}
 	if len(pods.Items) == 0 {
-		if c := conds.Get(servingv1.ConditionResourcesAvailable); c == nil || c.Status != corev1.ConditionFalse {
-			conds.MarkUnknown(servingv1.ConditionResourcesAvailable, "Deploying", "")
-		}
+		deploying(conds, servingv1.ConditionResourcesAvailable)
 		return nil
 	}
 	pod := &pods.Items[0]
@@ -194,11 +212,18 @@ func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision,
 			}
 		}
 	}
-	if c := conds.Get(servingv1.ConditionResourcesAvailable); c == nil || c.Status != corev1.ConditionFalse {
-		conds.MarkUnknown(servingv1.ConditionResourcesAvailable, "Deploying", "")
-	}
-	conds.MarkUnknown(servingv1.ConditionContainerHealthy, "Deploying", "")
+	deploying(conds, servingv1.ConditionResourcesAvailable)
+	deploying(conds, servingv1.ConditionContainerHealthy)
 	return nil
+}
+
+// deploying marks a condition Unknown while pods come up, unless it has
+// already settled: a revision that was ready stays ready while it scales
+// from zero, and a failure stays visible.
+func deploying(conds *reconciler.Conditions, t duck.ConditionType) {
+	if c := conds.Get(t); c == nil || c.Status == corev1.ConditionUnknown {
+		conds.MarkUnknown(t, "Deploying", "")
+	}
 }
 
 func terminationMessage(t *corev1.ContainerStateTerminated) string {

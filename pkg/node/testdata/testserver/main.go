@@ -10,6 +10,8 @@
 // GET /healthz     200, or 500 once /fail has been called
 // GET /fail        makes /healthz fail from then on
 // GET /cwd         the working directory
+// GET /slow?ms=N    answers after N ms; with MAX_CONCURRENCY=M set, 500
+//                   when more than M requests are in flight at once
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -59,6 +62,19 @@ func main() {
 	mux.HandleFunc("/cwd", func(w http.ResponseWriter, r *http.Request) {
 		wd, _ := os.Getwd()
 		fmt.Fprint(w, wd)
+	})
+	var inflight atomic.Int64
+	limit, _ := strconv.ParseInt(os.Getenv("MAX_CONCURRENCY"), 10, 64)
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		if limit > 0 && n > limit {
+			http.Error(w, fmt.Sprintf("%d requests in flight, limit %d", n, limit), http.StatusInternalServerError)
+			return
+		}
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(w, "slept %d ms on %s\n", ms, os.Getenv("HOSTNAME"))
 	})
 	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { failing.Store(true) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,323 @@
+package autoscaler
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/knd-dev/knd/pkg/apis/autoscaling"
+	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
+	"github.com/knd-dev/knd/pkg/apis/config"
+	"github.com/knd-dev/knd/pkg/configstore"
+	"github.com/knd-dev/knd/pkg/reconciler"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// PA condition types.
+const (
+	ConditionActive                 = "Active"
+	ConditionScaleTargetInitialized = "ScaleTargetInitialized"
+	ConditionSKSReady               = "SKSReady"
+)
+
+// Conditions of a PodAutoscaler.
+var Conditions = reconciler.NewConditionSet(ConditionActive, ConditionScaleTargetInitialized, ConditionSKSReady)
+
+// tick is how often concurrency is sampled; decisions are made every
+// decideEvery, as upstream does.
+const (
+	tick        = time.Second
+	decideEvery = 2 * time.Second
+)
+
+// Autoscaler scales every KPA-class PodAutoscaler's Deployment. It is a
+// controller-runtime Runnable.
+type Autoscaler struct {
+	Client client.Client
+	Config *configstore.Store
+	// Concurrency is the number of requests in flight or waiting for a
+	// revision right now (the gateway's count).
+	Concurrency func(namespace, revision string) int
+
+	mu     sync.Mutex
+	states map[string]*paState
+}
+
+type paState struct {
+	decider       *Decider
+	window        time.Duration
+	activeSince   time.Time // when it last went from zero (or was created)
+	inactiveSince time.Time // when it first wanted zero
+	lastDecision  time.Time
+	initialized   bool
+}
+
+// New returns an autoscaler; Client and Concurrency are set before Start.
+func New(store *configstore.Store) *Autoscaler {
+	return &Autoscaler{Config: store, states: map[string]*paState{}}
+}
+
+// Start samples and decides until ctx ends.
+func (a *Autoscaler) Start(ctx context.Context) error {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			a.run(ctx, now)
+		}
+	}
+}
+
+// Poke is the gateway telling that a request waits for a revision with no
+// ready pod: a revision at zero is scaled up at once, without waiting for
+// the next decision.
+func (a *Autoscaler) Poke(ns, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var pa autoscalingv1alpha1.PodAutoscaler
+	if err := a.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &pa); err != nil {
+		return
+	}
+	var d appsv1.Deployment
+	if err := a.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: pa.Spec.ScaleTargetRef.Name}, &d); err != nil {
+		return
+	}
+	st := a.state(&pa, a.Config.Get())
+	a.mu.Lock()
+	st.activeSince, st.inactiveSince = time.Now(), time.Time{}
+	a.mu.Unlock()
+	if ptr.Deref(d.Spec.Replicas, 1) == 0 {
+		lo, _ := bounds(&pa, a.Config.Get())
+		if err := a.scale(ctx, &d, max(1, lo)); err != nil {
+			klog.ErrorS(err, "scaling from zero", "revision", ns+"/"+name)
+		}
+	}
+}
+
+func (a *Autoscaler) run(ctx context.Context, now time.Time) {
+	var pas autoscalingv1alpha1.PodAutoscalerList
+	if err := a.Client.List(ctx, &pas); err != nil {
+		klog.ErrorS(err, "autoscaler: listing PodAutoscalers")
+		return
+	}
+	cfg := a.Config.Get()
+	seen := map[string]bool{}
+	for i := range pas.Items {
+		pa := &pas.Items[i]
+		if pa.DeletionTimestamp != nil {
+			continue
+		}
+		if _, class, ok := autoscaling.ClassAnnotation.Get(pa.Annotations); ok && class != config.KPA {
+			continue // another autoscaler's (e.g. HPA class)
+		}
+		seen[pa.Namespace+"/"+pa.Name] = true
+		if err := a.reconcile(ctx, pa, cfg, now); err != nil {
+			klog.ErrorS(err, "autoscaler", "revision", pa.Namespace+"/"+pa.Name)
+		}
+	}
+	a.mu.Lock()
+	for k := range a.states {
+		if !seen[k] {
+			delete(a.states, k)
+		}
+	}
+	a.mu.Unlock()
+}
+
+func (a *Autoscaler) state(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) *paState {
+	key := pa.Namespace + "/" + pa.Name
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st, ok := a.states[key]; ok {
+		return st
+	}
+	window := cfg.Autoscaler.StableWindow
+	if _, v, ok := autoscaling.WindowAnnotation.Get(pa.Annotations); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			window = d
+		}
+	}
+	panicPct := cfg.Autoscaler.PanicWindowPercentage
+	if _, v, ok := autoscaling.PanicWindowPercentageAnnotation.Get(pa.Annotations); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			panicPct = f
+		}
+	}
+	panicWindow := max(time.Second, (time.Duration(float64(window) * panicPct / 100)).Round(time.Second))
+	threshold := cfg.Autoscaler.PanicThresholdPercentage
+	if _, v, ok := autoscaling.PanicThresholdPercentageAnnotation.Get(pa.Annotations); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			threshold = f
+		}
+	}
+	st := &paState{
+		decider: NewDecider(target(pa, cfg), threshold/100, cfg.Autoscaler.MaxScaleUpRate,
+			cfg.Autoscaler.MaxScaleDownRate, window, panicWindow),
+		window:      window,
+		activeSince: time.Now(),
+	}
+	a.states[key] = st
+	return st
+}
+
+// target is concurrent requests per pod: containerConcurrency (or the
+// target annotation, or the config default) times the utilization.
+func target(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) float64 {
+	total := cfg.Autoscaler.ContainerConcurrencyTargetDefault
+	if cc := pa.Spec.ContainerConcurrency; cc > 0 {
+		total = float64(cc)
+	}
+	if _, v, ok := autoscaling.TargetAnnotation.Get(pa.Annotations); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			if cc := pa.Spec.ContainerConcurrency; cc > 0 {
+				f = min(f, float64(cc))
+			}
+			total = f
+		}
+	}
+	util := cfg.Autoscaler.TargetUtilization
+	if _, v, ok := autoscaling.TargetUtilizationPercentageAnnotation.Get(pa.Annotations); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			util = f / 100
+		}
+	}
+	return math.Max(0.01, total*util)
+}
+
+// bounds are min-scale (when reachable) and max-scale (0: unlimited).
+func bounds(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) (int32, int32) {
+	lo, hi := cfg.Autoscaler.MinScale, cfg.Autoscaler.MaxScale
+	if _, v, ok := autoscaling.MinScaleAnnotation.Get(pa.Annotations); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			lo = int32(n)
+		}
+	}
+	if _, v, ok := autoscaling.MaxScaleAnnotation.Get(pa.Annotations); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			hi = int32(n)
+		}
+	}
+	if pa.Spec.Reachability == autoscalingv1alpha1.ReachabilityUnreachable {
+		lo = 0
+	}
+	return lo, hi
+}
+
+func initialScale(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) int32 {
+	n := cfg.Autoscaler.InitialScale
+	if _, v, ok := autoscaling.InitialScaleAnnotation.Get(pa.Annotations); ok {
+		if i, err := strconv.Atoi(v); err == nil {
+			n = int32(i)
+		}
+	}
+	return n
+}
+
+func (a *Autoscaler) reconcile(ctx context.Context, pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config, now time.Time) error {
+	st := a.state(pa, cfg)
+	var d appsv1.Deployment
+	if err := a.Client.Get(ctx, client.ObjectKey{Namespace: pa.Namespace, Name: pa.Spec.ScaleTargetRef.Name}, &d); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	current := ptr.Deref(d.Spec.Replicas, 1)
+	ready := d.Status.ReadyReplicas
+	concurrency := 0
+	if a.Concurrency != nil {
+		concurrency = a.Concurrency(pa.Namespace, pa.Name)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st.decider.Reachable = pa.Spec.Reachability != autoscalingv1alpha1.ReachabilityUnreachable
+	st.decider.Record(now, float64(concurrency))
+	if now.Sub(st.lastDecision) < decideEvery {
+		return nil
+	}
+	st.lastDecision = now
+	lo, hi := bounds(pa, cfg)
+	threshold := max(lo, 1)
+	if !st.initialized {
+		threshold = max(lo, initialScale(pa, cfg))
+		if ready >= threshold {
+			st.initialized = true
+		}
+	}
+	desired, ok := st.decider.Decide(now, int(ready))
+	if !ok || !st.initialized {
+		// Until the initial scale is reached, leave the Deployment as created.
+		desired = current
+	}
+	desired = max(desired, lo)
+	if hi > 0 {
+		desired = min(desired, hi)
+	}
+	wantZero := desired == 0
+	if wantZero && current > 0 {
+		// Hold one pod until the revision has been active for a stable
+		// window and inactive for the grace period.
+		switch {
+		case !cfg.Autoscaler.EnableScaleToZero || concurrency > 0:
+			desired = 1
+		case now.Sub(st.activeSince) < st.window:
+			desired = 1 // active for less than a stable window
+		case st.inactiveSince.IsZero():
+			st.inactiveSince = now
+			desired = 1
+		case now.Sub(st.inactiveSince) < cfg.Autoscaler.ScaleToZeroGracePeriod:
+			desired = 1
+		}
+	}
+	if !wantZero {
+		st.inactiveSince = time.Time{}
+	}
+	if desired != current {
+		if current == 0 {
+			st.activeSince = now
+		}
+		if err := a.scale(ctx, &d, desired); err != nil {
+			return err
+		}
+	}
+	return a.updateStatus(ctx, pa, st, desired, ready, threshold)
+}
+
+func (a *Autoscaler) scale(ctx context.Context, d *appsv1.Deployment, n int32) error {
+	scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: n}}
+	return a.Client.SubResource("scale").Update(ctx, d, client.WithSubResourceBody(scale))
+}
+
+func (a *Autoscaler) updateStatus(ctx context.Context, pa *autoscalingv1alpha1.PodAutoscaler, st *paState, desired, ready, threshold int32) error {
+	before := pa.Status.DeepCopy()
+	conds := Conditions.Manage(&pa.Status.Status)
+	conds.Initialize()
+	pa.Status.ObservedGeneration = pa.Generation
+	pa.Status.DesiredScale, pa.Status.ActualScale = &desired, &ready
+	pa.Status.ServiceName = pa.Name
+	conds.MarkTrue(ConditionSKSReady)
+	switch {
+	case desired == 0 || !st.inactiveSince.IsZero():
+		conds.MarkFalse(ConditionActive, "NoTraffic", "The target is not receiving traffic.")
+	case ready < threshold:
+		conds.MarkUnknown(ConditionActive, "Queued", "Requests to the target are being buffered as resources are provisioned.")
+	default:
+		conds.MarkTrue(ConditionActive)
+	}
+	if st.initialized {
+		conds.MarkTrue(ConditionScaleTargetInitialized)
+	} else {
+		conds.MarkUnknown(ConditionScaleTargetInitialized, "NotInitialized", "")
+	}
+	if equality.Semantic.DeepEqual(before, &pa.Status) {
+		return nil
+	}
+	return a.Client.Status().Update(ctx, pa)
+}
