@@ -11,7 +11,8 @@
 // GET /fail        makes /healthz fail from then on
 // GET /cwd         the working directory
 // GET /slow?ms=N    answers after N ms; with MAX_CONCURRENCY=M set, 500
-//                   when more than M requests are in flight at once
+//
+//	when more than M requests are in flight at once
 package main
 
 import (
