@@ -1,0 +1,253 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+var gatewayClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+
+// viaGateway sends GET path to the gateway with the given Host.
+func viaGateway(host, path string, header http.Header) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", knd.GatewayPort, path), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := gatewayClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// setConfig changes knative-serving ConfigMap keys for one test.
+func setConfig(t *testing.T, name string, data map[string]string) {
+	t.Helper()
+	cms := knd.Clientset(t).CoreV1().ConfigMaps("knative-serving")
+	cm, err := cms.Get(testContext(t), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]*string{}
+	for k, v := range data {
+		if prev, ok := cm.Data[k]; ok {
+			old[k] = &prev
+		} else {
+			old[k] = nil
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[k] = v
+	}
+	if _, err := cms.Update(testContext(t), cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cm, err := cms.Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for k, v := range old {
+			if v == nil {
+				delete(cm.Data, k)
+			} else {
+				cm.Data[k] = *v
+			}
+		}
+		if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestGatewayRoutesByHostTagAndWeight(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "gateway-routing")
+	c := typedClient(t)
+	if err := c.Create(testContext(t), helloService(ns, "web", "one")); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "web", "ready at 00001", readyAt("web-00001"))
+	updateService(t, c, ns, "web", func(s *servingv1.Service) {
+		s.Spec.Template.Spec.Containers[0].Env[0].Value = "two"
+		s.Spec.Traffic = []servingv1.TrafficTarget{
+			{Tag: "old", RevisionName: "web-00001", Percent: ptr.To[int64](40)},
+			{Tag: "new", LatestRevision: ptr.To(true), Percent: ptr.To[int64](60)},
+		}
+	})
+	waitService(t, c, ns, "web", "40/60 split", func(s *servingv1.Service) bool {
+		return readyAt("web-00002")(s) && len(s.Status.Traffic) == 2 && s.Status.Traffic[1].RevisionName == "web-00002"
+	})
+	greeting := func(host string, h http.Header) string {
+		code, body, err := viaGateway(host, "/", h)
+		if err != nil || code != 200 {
+			t.Fatalf("GET %s: %d %q %v", host, code, body, err)
+		}
+		return strings.Fields(body)[3]
+	}
+	// Tag hosts, and the tag's cluster-local name.
+	poll(t, 30*time.Second, "gateway sees the tags", func() (bool, string) {
+		code, body, _ := viaGateway("old-web.gateway-routing.example.com", "/", nil)
+		return code == 200, body
+	})
+	for host, want := range map[string]string{
+		"old-web.gateway-routing.example.com": "one", "new-web.gateway-routing.example.com": "two",
+		"old-web.gateway-routing.svc.cluster.local": "one",
+	} {
+		for range 5 {
+			if got := greeting(host, nil); got != want {
+				t.Errorf("%s answered %q, want %q", host, got, want)
+			}
+		}
+	}
+	// The default split over every cluster-local spelling and the external host.
+	counts := map[string]int{}
+	hosts := []string{"web.gateway-routing.example.com", "web.gateway-routing", "web.gateway-routing.svc", "web.gateway-routing.svc.cluster.local"}
+	const n = 2000
+	for i := range n {
+		counts[greeting(hosts[i%len(hosts)], nil)]++
+	}
+	if share := float64(counts["one"]) / n; share < 0.36 || share > 0.44 {
+		t.Errorf("40/60 split over %d requests: %v (%.1f%% to 00001)", n, counts, share*100)
+	}
+	// Unknown hosts get 404 with a reason.
+	code, body, err := viaGateway("nope.gateway-routing.example.com", "/", nil)
+	if err != nil || code != 404 || body != "no Route serves host \"nope.gateway-routing.example.com\"\n" {
+		t.Errorf("unknown host: %d %q %v", code, body, err)
+	}
+	// Header-based tag routing, once enabled; an unknown tag falls back to the split.
+	setConfig(t, "config-features", map[string]string{"tag-header-based-routing": "Enabled"})
+	poll(t, 10*time.Second, "tag header honoured", func() (bool, string) {
+		for range 20 {
+			if g := greeting("web.gateway-routing.example.com", http.Header{"Knative-Serving-Tag": {"old"}}); g != "one" {
+				return false, g
+			}
+		}
+		return true, ""
+	})
+	seen := map[string]bool{}
+	for range 50 {
+		seen[greeting("web.gateway-routing.example.com", http.Header{"Knative-Serving-Tag": {"nosuchtag"}})] = true
+	}
+	if !seen["one"] || !seen["two"] {
+		t.Errorf("an unknown tag should fall back to the split; saw %v", seen)
+	}
+	// Headers the pod receives.
+	code, body, err = viaGateway("new-web.gateway-routing.example.com", "/env?k=GREETING", http.Header{"Knative-Serving-Revision": {"forged"}})
+	if err != nil || code != 200 || body != "two" {
+		t.Errorf("env through gateway: %d %q %v", code, body, err)
+	}
+}
+
+func TestScaleToZeroAndBackLosesNothing(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "gateway-zero")
+	c := typedClient(t)
+	setConfig(t, "config-autoscaler", map[string]string{"scale-to-zero-grace-period": "1s"})
+	svc := helloService(ns, "sleepy", "zzz")
+	svc.Spec.Template.Annotations = map[string]string{"autoscaling.knative.dev/window": "6s"}
+	if err := c.Create(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "sleepy", "ready", readyAt("sleepy-00001"))
+	var pa autoscalingv1alpha1.PodAutoscaler
+	poll(t, 90*time.Second, "scaled to zero", func() (bool, string) {
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "sleepy-00001"}, &pa); err != nil {
+			return false, err.Error()
+		}
+		pods := readyPods(t, ns, "serving.knative.dev/revision=sleepy-00001")
+		return ptr.Deref(pa.Status.DesiredScale, -1) == 0 && ptr.Deref(pa.Status.ActualScale, -1) == 0 && len(pods) == 0,
+			fmt.Sprintf("desired %v actual %v pods %d", ptr.Deref(pa.Status.DesiredScale, -1), ptr.Deref(pa.Status.ActualScale, -1), len(pods))
+	})
+	var rev servingv1.Revision
+	if err := c.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: "sleepy-00001"}, &rev); err != nil {
+		t.Fatal(err)
+	}
+	if got := condition(rev.Status.Status, "Active"); got != "False/NoTraffic/The target is not receiving traffic." {
+		t.Errorf("revision Active %s", got)
+	}
+	if got := condition(rev.Status.Status, "Ready"); got != "True//" {
+		t.Errorf("a revision at zero stays Ready; got %s", got)
+	}
+	out, err := knd.Kubectl(t, "", "get", "kpa", "-n", ns, "sleepy-00001")
+	if err != nil || !regexp.MustCompile(`sleepy-00001\s+0\s+0\s+False\s+NoTraffic`).MatchString(out) {
+		t.Errorf("kubectl get kpa:\n%s", out)
+	}
+
+	// 20 concurrent requests at zero: all are held, then served.
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, err := viaGateway("sleepy.gateway-zero.example.com", "/", nil)
+			if err != nil || code != 200 || !strings.HasPrefix(body, "hello from sleepy-00001-deployment-") {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("20 requests from zero served in %s", time.Since(start).Round(time.Millisecond))
+	if len(failures) > 0 {
+		t.Errorf("%d of 20 requests failed from zero: %v", len(failures), failures)
+	}
+}
+
+func TestContainerConcurrencyIsNeverExceeded(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "gateway-cc")
+	c := typedClient(t)
+	svc := helloService(ns, "single", "one-at-a-time")
+	svc.Spec.Template.Spec.ContainerConcurrency = ptr.To[int64](1)
+	svc.Spec.Template.Spec.Containers[0].Env = append(svc.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MAX_CONCURRENCY", Value: "1"})
+	if err := c.Create(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "single", "ready", readyAt("single-00001"))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, err := viaGateway("single.gateway-cc.example.com", "/slow?ms=20", nil)
+			if err != nil || code != 200 {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Errorf("%d of 30 requests failed with containerConcurrency 1: %v", len(failures), failures)
+	}
+}
