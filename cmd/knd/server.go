@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when KND_PPROF is set
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,6 +70,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err
+	}
+	// KND_PPROF=127.0.0.1:6060 serves Go's profiler, for performance work.
+	if addr := os.Getenv("KND_PPROF"); addr != "" {
+		go func() { _ = http.ListenAndServe(addr, nil) }()
 	}
 	logFile, err := setupLogging(o.dataDir, o.verbosity)
 	if err != nil {

@@ -118,10 +118,20 @@ func MakeDeployment(rev *servingv1.Revision, cfg *config.Config, replicas int32)
 }
 
 // fixProbePort points probes without a port at the user port (pod
-// validation refuses port 0).
+// validation refuses port 0) and fills in the API server's defaults, so
+// the Deployment read back compares equal to the one wanted (a derivative
+// comparison ignores unset strings and pointers, not zero integers).
 func fixProbePort(p *corev1.Probe, port int32) {
 	if p == nil {
 		return
+	}
+	for _, f := range []struct {
+		field *int32
+		def   int32
+	}{{&p.TimeoutSeconds, 1}, {&p.PeriodSeconds, 10}, {&p.SuccessThreshold, 1}, {&p.FailureThreshold, 3}} {
+		if *f.field == 0 {
+			*f.field = f.def
+		}
 	}
 	zero := func(v intstr.IntOrString) bool { return v.Type == intstr.Int && v.IntVal == 0 }
 	switch {

@@ -1,0 +1,264 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/knd-dev/knd/pkg/apis/duck"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	"github.com/knd-dev/knd/pkg/node"
+	"github.com/knd-dev/knd/pkg/node/nodetest"
+	"github.com/knd-dev/knd/pkg/reconciler/manager"
+	"github.com/knd-dev/knd/test/kndtest"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// serviceOnce deploys one hello-world Service for the gateway benchmarks.
+var serviceOnce sync.Once
+
+// benchService creates Service ns/name running the test server and
+// returns the address of its ready pod.
+func benchService(b *testing.B, ns, name string, annotations map[string]string) string {
+	b.Helper()
+	serviceOnce.Do(func() {
+		bin := nodetest.BuildTestServer(b, b.TempDir())
+		if out, err := exec.Command(knd.Bin, "image", "import", bin, "--name", "dev.local/hello:bench", "--data-dir", knd.DataDir).CombinedOutput(); err != nil {
+			b.Fatalf("import: %v %s", err, out)
+		}
+	})
+	scheme, _ := manager.Scheme()
+	c, err := client.New(knd.RestConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	svc := &servingv1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	svc.Spec.Template.Annotations = annotations
+	svc.Spec.Template.Spec.Containers = []corev1.Container{{Image: "dev.local/hello:bench"}}
+	if err := c.Create(ctx, svc); err != nil && !apierrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var pods corev1.PodList
+		_ = c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{servingv1.ServiceLabelKey: name})
+		_ = c.Get(ctx, client.ObjectKeyFromObject(svc), svc)
+		if ready := svc.Status.GetCondition(duck.ConditionReady); ready != nil && ready.Status == corev1.ConditionTrue {
+			for _, p := range pods.Items {
+				for _, cond := range p.Status.Conditions {
+					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+						return p.Status.PodIP + ":" + p.Annotations[node.PortAnnotation]
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("service %s/%s not ready", ns, name)
+	return ""
+}
+
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
+
+func get(url, host string) error {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// BenchmarkGatewayLatency sends b.N sequential requests straight to the pod,
+// b.N through the gateway and (when installed) b.N through nginx as a
+// reverse proxy to the same pod, interleaved, and reports p50/p99 and the
+// latency each proxy adds.
+func BenchmarkGatewayLatency(b *testing.B) {
+	pod := benchService(b, "bench-gw", "hello", nil)
+	gw := fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort)
+	host := "hello.bench-gw.example.com"
+	nginxURL, stop := startNginx(b, pod)
+	if stop != nil {
+		defer stop()
+	}
+	for range 200 { // warm every path's connections
+		_ = get("http://"+pod+"/", "")
+		_ = get(gw, host)
+		if nginxURL != "" {
+			_ = get(nginxURL, "")
+		}
+	}
+	timed := func(url, host string, into *[]time.Duration) {
+		t := time.Now()
+		if err := get(url, host); err != nil {
+			b.Fatal(err)
+		}
+		*into = append(*into, time.Since(t))
+	}
+	var direct, via, nginx []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timed("http://"+pod+"/", "", &direct)
+		timed(gw, host, &via)
+		if nginxURL != "" {
+			timed(nginxURL, "", &nginx)
+		}
+	}
+	if len(nginx) > 0 {
+		b.ReportMetric(ms(p50(nginx)-p50(direct)), "ms-nginx-added-p50")
+		b.ReportMetric(ms(percentile(nginx, 0.99)-percentile(direct, 0.99)), "ms-nginx-added-p99")
+	}
+	b.ReportMetric(ms(p50(direct)), "ms-direct-p50")
+	b.ReportMetric(ms(percentile(direct, 0.99)), "ms-direct-p99")
+	b.ReportMetric(ms(p50(via)), "ms-gateway-p50")
+	b.ReportMetric(ms(percentile(via, 0.99)), "ms-gateway-p99")
+	b.ReportMetric(ms(p50(via)-p50(direct)), "ms-added-p50")
+	b.ReportMetric(ms(percentile(via, 0.99)-percentile(direct, 0.99)), "ms-added-p99")
+}
+
+// load runs workers concurrent clients for d and returns requests/s and
+// the number of failed requests.
+func load(url, host string, workers int, d time.Duration) (float64, int64) {
+	var ok, failed atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if err := get(url, host); err != nil {
+					failed.Add(1)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(ok.Load()) / d.Seconds(), failed.Load()
+}
+
+// BenchmarkGatewayThroughput compares requests/s with 32 clients for 3 s:
+// straight to the pod, through the gateway, and through nginx as a reverse
+// proxy to the same pod (when nginx is installed: apt-get install nginx-light).
+func BenchmarkGatewayThroughput(b *testing.B) {
+	pod := benchService(b, "bench-gw", "hello", nil)
+	const workers, d = 32, 3 * time.Second
+	for i := 0; i < b.N; i++ {
+		direct, f1 := load("http://"+pod+"/", "", workers, d)
+		via, f2 := load(fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort), "hello.bench-gw.example.com", workers, d)
+		b.ReportMetric(direct, "rps-direct")
+		b.ReportMetric(via, "rps-gateway")
+		b.ReportMetric(via/direct, "gateway/direct")
+		if f1+f2 > 0 {
+			b.Errorf("failed requests: direct %d, gateway %d", f1, f2)
+		}
+		if nginxURL, stop := startNginx(b, pod); nginxURL != "" {
+			rp, f3 := load(nginxURL, "", workers, d)
+			stop()
+			b.ReportMetric(rp, "rps-nginx")
+			b.ReportMetric(rp/direct, "nginx/direct")
+			if f3 > 0 {
+				b.Errorf("nginx: %d failed requests", f3)
+			}
+		}
+	}
+}
+
+// startNginx runs nginx as a reverse proxy to backend on a free port.
+func startNginx(b *testing.B, backend string) (string, func()) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return "", nil
+	}
+	port, err := kndtest.FreePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	conf := fmt.Sprintf(`daemon off; worker_processes 1; pid %[1]s/nginx.pid; error_log %[1]s/error.log;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path %[1]s; proxy_temp_path %[1]s;
+  upstream app { server %[2]s; keepalive 256; }
+  server { listen 127.0.0.1:%[3]d; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+`, dir, backend, port)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if get(url, "") == nil {
+			break
+		}
+	}
+	return url, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+}
+
+// BenchmarkColdStart measures the first request to a revision at zero until
+// its response, b.N times: each iteration waits for the revision to scale
+// to zero (window 6 s, grace 1 s), so keep -benchtime small (e.g. 10x).
+func BenchmarkColdStart(b *testing.B) {
+	cs := knd.Clientset(b)
+	cms := cs.CoreV1().ConfigMaps("knative-serving")
+	cm, err := cms.Get(context.Background(), "config-autoscaler", metav1.GetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cm.Data["scale-to-zero-grace-period"] = "1s"
+	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	benchService(b, "bench-cold", "cold", map[string]string{"autoscaling.knative.dev/window": "6s"})
+	gw := fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort)
+	var starts []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			pods, err := cs.CoreV1().Pods("bench-cold").List(context.Background(), metav1.ListOptions{})
+			if err == nil && len(pods.Items) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("revision did not scale to zero")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		b.StartTimer()
+		t := time.Now()
+		if err := get(gw, "cold.bench-cold.example.com"); err != nil {
+			b.Fatal(err)
+		}
+		starts = append(starts, time.Since(t))
+	}
+	b.ReportMetric(ms(p50(starts)), "ms-cold-p50")
+	b.ReportMetric(ms(percentile(starts, 0.99)), "ms-cold-p99")
+}
