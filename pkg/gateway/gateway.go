@@ -21,6 +21,7 @@ import (
 
 	"github.com/knd-dev/knd/pkg/apis/config"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/node"
 	corev1 "k8s.io/api/core/v1"
@@ -91,6 +92,10 @@ func New(opts Options) (*Gateway, error) {
 			t := pr.In.Context().Value(targetKey{}).(*target)
 			pr.SetURL(&url.URL{Scheme: "http", Host: t.addr})
 			pr.Out.Host = pr.In.Host
+			if t.rewriteHost != "" {
+				pr.Out.Host = t.rewriteHost
+				pr.Out.Header.Set("K-Original-Host", pr.In.Host)
+			}
 			pr.SetXForwarded()
 			pr.Out.Header.Set("Forwarded", fmt.Sprintf("for=%q;proto=http;host=%q", pr.Out.Header.Get("X-Forwarded-For"), pr.In.Host))
 			pr.Out.Header.Set(RevisionHeader, t.revision)
@@ -114,7 +119,7 @@ func New(opts Options) (*Gateway, error) {
 func (g *Gateway) Addr() *net.TCPAddr { return g.ln.Addr().(*net.TCPAddr) }
 
 type target struct {
-	namespace, revision, addr string
+	namespace, revision, addr, rewriteHost string
 }
 
 // Run watches Routes, Revisions and revision pods and serves until ctx ends.
@@ -133,7 +138,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	g.cache = c
-	for _, obj := range []client.Object{&servingv1.Route{}, &servingv1.Revision{}, &corev1.Pod{}} {
+	for _, obj := range []client.Object{&servingv1.Route{}, &servingv1.Revision{}, &corev1.Pod{}, &servingv1beta1.DomainMapping{}} {
 		inf, err := c.GetInformer(ctx, obj)
 		if err != nil {
 			return err
@@ -189,6 +194,11 @@ func (g *Gateway) resync(ctx context.Context) {
 	var routes servingv1.RouteList
 	var revs servingv1.RevisionList
 	var pods corev1.PodList
+	var mappings servingv1beta1.DomainMappingList
+	if err := g.cache.List(ctx, &mappings); err != nil {
+		klog.ErrorS(err, "gateway: listing domain mappings")
+		return
+	}
 	if err := g.cache.List(ctx, &routes); err != nil {
 		klog.ErrorS(err, "gateway: listing routes")
 		return
@@ -201,7 +211,7 @@ func (g *Gateway) resync(ctx context.Context) {
 		klog.ErrorS(err, "gateway: listing pods")
 		return
 	}
-	g.table.Store(buildTable(routes.Items))
+	g.table.Store(buildTable(routes.Items, mappings.Items))
 	ready := map[string]map[string]string{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
@@ -330,7 +340,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	r.Header.Del(RevisionHeader)
 	r.Header.Del(NamespaceHeader)
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, &target{namespace: rev.namespace, revision: rev.name, addr: p.addr})))
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, &target{namespace: rev.namespace, revision: rev.name, addr: p.addr, rewriteHost: entry.rewriteHost})))
 }
 
 // bufferPool recycles the proxy's copy buffers: without it every request

@@ -5,8 +5,11 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/knd-dev/knd/pkg/apis/duck"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
 	"github.com/knd-dev/knd/pkg/reconciler/route"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // routeEntry is one Route's traffic, by traffic name ("" = default, then
@@ -20,6 +23,9 @@ type routeEntry struct {
 type hostEntry struct {
 	route *routeEntry
 	name  string
+	// rewriteHost, for a domain mapping, is the Host the pod sees (the
+	// target's cluster-local name); the original goes in K-Original-Host.
+	rewriteHost string
 }
 
 // table maps hosts to routes; it is rebuilt whenever a Route changes and
@@ -31,7 +37,7 @@ type table struct {
 // buildTable indexes every route with traffic in its status. A route whose
 // traffic cannot be resolved keeps serving its last good traffic, because
 // the route reconciler leaves status.traffic in place.
-func buildTable(routes []servingv1.Route) *table {
+func buildTable(routes []servingv1.Route, mappings []servingv1beta1.DomainMapping) *table {
 	t := &table{hosts: map[string]hostEntry{}}
 	for i := range routes {
 		rt := &routes[i]
@@ -65,7 +71,28 @@ func buildTable(routes []servingv1.Route) *table {
 			}
 		}
 	}
+	// A ready domain mapping serves its domain like the target's
+	// cluster-local name.
+	for _, dm := range mappings {
+		if !conditionTrue(dm.Status.Status, "DomainClaimed") || !conditionTrue(dm.Status.Status, "ReferenceResolved") {
+			continue
+		}
+		ns := dm.Spec.Ref.Namespace
+		if ns == "" {
+			ns = dm.Namespace
+		}
+		target := dm.Spec.Ref.Name + "." + ns + ".svc.cluster.local"
+		if e, ok := t.hosts[target]; ok {
+			e.rewriteHost = target
+			t.hosts[strings.ToLower(dm.Name)] = e
+		}
+	}
 	return t
+}
+
+func conditionTrue(st duck.Status, typ duck.ConditionType) bool {
+	c := st.GetCondition(typ)
+	return c != nil && c.Status == corev1.ConditionTrue
 }
 
 // clusterLocalHosts are the in-cluster names of a route: <n>.<ns>,

@@ -12,6 +12,7 @@ import (
 	"github.com/knd-dev/knd/pkg/autoscaler"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/reconciler/configuration"
+	"github.com/knd-dev/knd/pkg/reconciler/domainmapping"
 	"github.com/knd-dev/knd/pkg/reconciler/revision"
 	"github.com/knd-dev/knd/pkg/reconciler/route"
 	"github.com/knd-dev/knd/pkg/reconciler/service"
@@ -61,6 +62,7 @@ func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store, as *
 		&configuration.Reconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("configuration-controller")},
 		&revision.Reconciler{Client: c, Config: store},
 		&route.Reconciler{Client: c, Config: store},
+		&domainmapping.Reconciler{Client: c, Config: store},
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return nil, err
