@@ -61,7 +61,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 // namespace that name it (or its configuration).
 func (r *Reconciler) routesFor(ctx context.Context, obj client.Object) []reconcile.Request {
 	var routes servingv1.RouteList
-	if err := r.Client.List(ctx, &routes, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := r.Client.List(ctx, &routes, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	names := map[string]bool{obj.GetName(): true}

@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/knd-dev/knd/pkg/apis/duck"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	"github.com/knd-dev/knd/pkg/reconciler/manager"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// createServicesAndWait creates n Services at once in a fresh namespace and
+// returns, per Service, the time from its create call to its Ready status
+// as seen on a watch.
+func createServicesAndWait(b *testing.B, ns string, n int) []time.Duration {
+	benchService(b, "bench-warm", "warm", nil) // imports the image once
+	scheme, _ := manager.Scheme()
+	c, err := client.NewWithWatch(knd.RestConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	w, err := c.Watch(ctx, &servingv1.ServiceList{}, client.InNamespace(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("svc-%d", i)
+			svc := &servingv1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+			svc.Spec.Template.Spec.Containers = []corev1.Container{{Image: "dev.local/hello:bench"}}
+			t := time.Now()
+			if err := c.Create(ctx, svc); err != nil {
+				b.Error(err)
+				return
+			}
+			mu.Lock()
+			created[name] = t
+			mu.Unlock()
+		}()
+	}
+	readyAt := map[string]time.Time{}
+	for len(readyAt) < n {
+		select {
+		case ev := <-w.ResultChan():
+			if ev.Type == watch.Error {
+				b.Fatalf("watch: %v", ev.Object)
+			}
+			svc, ok := ev.Object.(*servingv1.Service)
+			if !ok {
+				continue
+			}
+			if c := svc.Status.GetCondition(duck.ConditionReady); c != nil && c.Status == corev1.ConditionTrue {
+				if _, seen := readyAt[svc.Name]; !seen {
+					readyAt[svc.Name] = time.Now()
+				}
+			}
+		case <-ctx.Done():
+			b.Fatalf("%d of %d services ready after 5 minutes", len(readyAt), n)
+		}
+	}
+	wg.Wait()
+	var out []time.Duration
+	for name, t := range readyAt {
+		out = append(out, t.Sub(created[name]))
+	}
+	return out
+}
+
+var namespaces atomic.Int64
+
+// BenchmarkServiceReady: one Service from create to Ready, b.N times.
+func BenchmarkServiceReady(b *testing.B) {
+	var all []time.Duration
+	for i := 0; i < b.N; i++ {
+		all = append(all, createServicesAndWait(b, fmt.Sprintf("bench-one-%d", namespaces.Add(1)), 1)...)
+	}
+	b.ReportMetric(ms(p50(all)), "ms-ready-p50")
+}
+
+// BenchmarkHundredServicesReady creates 100 Services at once.
+func BenchmarkHundredServicesReady(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		d := createServicesAndWait(b, fmt.Sprintf("bench-hundred-%d", namespaces.Add(1)), 100)
+		b.ReportMetric(ms(p50(d)), "ms-ready-p50")
+		b.ReportMetric(ms(percentile(d, 0.95)), "ms-ready-p95")
+		b.ReportMetric(ms(percentile(d, 1)), "ms-ready-max")
+	}
+}
