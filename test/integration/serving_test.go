@@ -341,3 +341,24 @@ func TestRevisionFailures(t *testing.T) {
 		t.Errorf("revision ContainerHealthy %s", got)
 	}
 }
+
+func TestGarbageCollection(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "serving-gc")
+	c := typedClient(t)
+	setConfig(t, "config-gc", map[string]string{"min-non-active-revisions": "0", "max-non-active-revisions": "1",
+		"retain-since-create-time": "disabled", "retain-since-last-active-time": "disabled"})
+	if err := c.Create(testContext(t), helloService(ns, "gc", "1")); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "gc", "00001", readyAt("gc-00001"))
+	for i, greeting := range []string{"2", "3"} {
+		updateService(t, c, ns, "gc", func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Env[0].Value = greeting })
+		waitService(t, c, ns, "gc", "next revision", readyAt(fmt.Sprintf("gc-%05d", i+2)))
+	}
+	// 00001 and 00002 carry no traffic (reserve); only one non-active revision may stay.
+	poll(t, time.Minute, "oldest reserve revision collected", func() (bool, string) {
+		names := revisionNames(t, c, ns, "gc")
+		return strings.Join(names, ",") == "gc-00002,gc-00003", fmt.Sprint(names)
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/reconciler/configuration"
 	"github.com/knd-dev/knd/pkg/reconciler/domainmapping"
+	"github.com/knd-dev/knd/pkg/reconciler/gc"
 	"github.com/knd-dev/knd/pkg/reconciler/revision"
 	"github.com/knd-dev/knd/pkg/reconciler/route"
 	"github.com/knd-dev/knd/pkg/reconciler/service"
@@ -63,6 +64,7 @@ func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store, as *
 		&revision.Reconciler{Client: c, Config: store},
 		&route.Reconciler{Client: c, Config: store},
 		&domainmapping.Reconciler{Client: c, Config: store},
+		&gc.Reconciler{Client: c, Config: store},
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return nil, err
