@@ -232,6 +232,9 @@ func BenchmarkColdStart(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
 	cm.Data["scale-to-zero-grace-period"] = "1s"
 	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
 		b.Fatal(err)

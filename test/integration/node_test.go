@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -343,3 +346,62 @@ func TestKubeletEndpointRefusesStrangers(t *testing.T) {
 		t.Fatalf("GET %s without a client certificate: %s, want a refused handshake", url, resp.Status)
 	}
 }
+
+func TestExecProbesAndFollowedLogs(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "node-exec")
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
+	for name, cmd := range map[string]string{"exec-ok": "true", "exec-fails": "false"} {
+		pod := testPod(name, nil, func(p *corev1.Pod) {
+			p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1,
+				ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/testserver", cmd}}}}
+		})
+		if _, err := pods.Create(testContext(t), pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll(t, time.Minute, "exec-ok ready", func() (bool, string) { return len(readyPods(t, ns, "app=exec-ok")) == 1, "" })
+	// exec-fails runs but never becomes ready.
+	poll(t, 30*time.Second, "exec-fails running", func() (bool, string) {
+		p, err := pods.Get(testContext(t), "exec-fails", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 &&
+			p.Status.ContainerStatuses[0].State.Running != nil, fmt.Sprint(err)
+	})
+	time.Sleep(2 * time.Second) // two probe periods
+	if p, _ := pods.Get(testContext(t), "exec-fails", metav1.GetOptions{}); isReady(p) {
+		t.Error("exec-fails became ready although its probe exits 1")
+	}
+
+	// kubectl logs -f streams lines written after it started.
+	p := readyPods(t, ns, "app=exec-ok")[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, knd.Bin, "kubectl", "logs", "-f", "-n", ns, p.Name)
+	cmd.Env = append(os.Environ(), "KND_DATA_DIR="+knd.DataDir, "KUBECONFIG=")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	poll(t, 20*time.Second, "follow shows the start", func() (bool, string) { return strings.Contains(out.String(), "listening on"), out.String() })
+	if _, _, err := httpGet(podURL(&p) + "/followed"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 20*time.Second, "follow shows the new request", func() (bool, string) {
+		return strings.Contains(out.String(), "request /followed"), out.String()
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -1,6 +1,7 @@
 // Command testserver is the app the node agent's tests run: an HTTP server
 // on $PORT whose behaviour is switched by environment variables.
 //
+//	testserver true|false  exit 0 or 1 at once (for exec probes)
 //	EXIT_CODE=N       exit with N right after start (before listening)
 //	IGNORE_SIGTERM=1  keep running on SIGTERM (so the agent must SIGKILL)
 //	ALLOC_MB=N        allocate and touch N MiB at start
@@ -27,6 +28,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		if os.Args[1] == "true" {
+			os.Exit(0)
+		}
+		os.Exit(1)
+	}
 	if code := os.Getenv("EXIT_CODE"); code != "" {
 		n, _ := strconv.Atoi(code)
 		fmt.Fprintf(os.Stderr, "exiting with %d as asked\n", n)
