@@ -251,3 +251,97 @@ func TestContainerConcurrencyIsNeverExceeded(t *testing.T) {
 		t.Errorf("%d of 30 requests failed with containerConcurrency 1: %v", len(failures), failures)
 	}
 }
+
+// prober sends a steady stream of requests to host until stopped and
+// counts the ones that failed.
+type prober struct {
+	host     string
+	stop     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	total    int
+	failures []string
+}
+
+func startProber(host string) *prober {
+	p := &prober{host: host, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		deadline := time.Now().Add(3 * time.Minute) // bounded even if never stopped
+		for time.Now().Before(deadline) {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			code, body, err := viaGateway(p.host, "/", nil)
+			p.mu.Lock()
+			p.total++
+			if err != nil || code != 200 {
+				p.failures = append(p.failures, fmt.Sprintf("%d %q %v", code, body, err))
+			}
+			p.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return p
+}
+
+func (p *prober) finish(t *testing.T) {
+	t.Helper()
+	close(p.stop)
+	<-p.done
+	t.Logf("prober: %d requests, %d failed", p.total, len(p.failures))
+	if len(p.failures) > 0 {
+		t.Errorf("%d of %d requests failed, first: %v", len(p.failures), p.total, p.failures[:min(5, len(p.failures))])
+	}
+}
+
+func TestNoRequestLostOnRolloutAndPodDeletion(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "gateway-steady")
+	c := typedClient(t)
+	svc := helloService(ns, "steady", "v1")
+	svc.Spec.Template.Annotations = map[string]string{"autoscaling.knative.dev/min-scale": "2"}
+	if err := c.Create(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "steady", "ready", readyAt("steady-00001"))
+	poll(t, time.Minute, "two pods", func() (bool, string) {
+		n := len(readyPods(t, ns, "serving.knative.dev/revision=steady-00001"))
+		return n == 2, fmt.Sprint(n)
+	})
+	p := startProber("steady.gateway-steady.example.com")
+
+	// Delete one of the two pods.
+	victim := readyPods(t, ns, "serving.knative.dev/revision=steady-00001")[0]
+	if err := knd.Clientset(t).CoreV1().Pods(ns).Delete(testContext(t), victim.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "replacement pod", func() (bool, string) {
+		pods := readyPods(t, ns, "serving.knative.dev/revision=steady-00001")
+		return len(pods) == 2 && pods[0].Name != victim.Name && pods[1].Name != victim.Name, fmt.Sprint(len(pods))
+	})
+
+	// A new revision replaces the old one, then traffic moves 50/50 and back.
+	updateService(t, c, ns, "steady", func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Env[0].Value = "v2" })
+	waitService(t, c, ns, "steady", "v2 ready", readyAt("steady-00002"))
+	updateService(t, c, ns, "steady", func(s *servingv1.Service) {
+		s.Spec.Traffic = []servingv1.TrafficTarget{
+			{RevisionName: "steady-00001", Percent: ptr.To[int64](50)},
+			{RevisionName: "steady-00002", Percent: ptr.To[int64](50)},
+		}
+	})
+	waitService(t, c, ns, "steady", "50/50", func(s *servingv1.Service) bool {
+		return s.Status.ObservedGeneration == s.Generation && len(s.Status.Traffic) == 2
+	})
+	updateService(t, c, ns, "steady", func(s *servingv1.Service) {
+		s.Spec.Traffic = []servingv1.TrafficTarget{{RevisionName: "steady-00001", Percent: ptr.To[int64](0)},
+			{RevisionName: "steady-00002", Percent: ptr.To[int64](100)}}
+	})
+	waitService(t, c, ns, "steady", "0/100", func(s *servingv1.Service) bool {
+		return s.Status.ObservedGeneration == s.Generation && len(s.Status.Traffic) == 2 && ptr.Deref(s.Status.Traffic[1].Percent, 0) == 100
+	})
+	time.Sleep(time.Second) // keep probing across the switch
+	p.finish(t)
+}
