@@ -362,3 +362,34 @@ func TestGarbageCollection(t *testing.T) {
 		return strings.Join(names, ",") == "gc-00002,gc-00003", fmt.Sprint(names)
 	})
 }
+
+func TestGradualRollout(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "serving-rollout")
+	c := typedClient(t)
+	svc := helloService(ns, "gradual", "v1")
+	svc.Annotations = map[string]string{"serving.knative.dev/rollout-duration": "4s"}
+	if err := c.Create(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "gradual", "v1", readyAt("gradual-00001"))
+	p := startProber("gradual.serving-rollout.example.com")
+	updateService(t, c, ns, "gradual", func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Env[0].Value = "v2" })
+	// The rollout starts with 1 % on the new revision and says so.
+	var route servingv1.Route
+	poll(t, time.Minute, "rollout in progress", func() (bool, string) {
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "gradual"}, &route); err != nil {
+			return false, err.Error()
+		}
+		return condition(route.Status.Status, "IngressReady") == "Unknown/RolloutInProgress/A gradual rollout of the latest revision(s) is in progress." &&
+			len(route.Status.Traffic) == 2, trafficString(route.Status.Traffic)
+	})
+	if got := trafficString(route.Status.Traffic); !strings.HasPrefix(got, "{tag= rev=gradual-00001 latest=true percent=") {
+		t.Errorf("during the rollout: %s", got)
+	}
+	// It ends with everything on the new revision.
+	waitService(t, c, ns, "gradual", "rollout done", func(s *servingv1.Service) bool {
+		return readyAt("gradual-00002")(s) && trafficString(s.Status.Traffic) == "{tag= rev=gradual-00002 latest=true percent=100 url=}"
+	})
+	p.finish(t)
+}

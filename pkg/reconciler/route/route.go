@@ -123,6 +123,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 
+	// Gradual rollout of configuration targets.
+	rollout := ParseRollout(&route)
+	var rolling bool
+	var requeue time.Duration
+	traffic.Targets, rolling, requeue = rollout.Step(traffic.Targets, rolloutDuration(&route, cfg), time.Now())
+	for _, tt := range traffic.Targets {
+		if !slices.Contains(traffic.Revisions, tt.RevisionName) {
+			traffic.Revisions = append(traffic.Revisions, tt.RevisionName)
+		}
+	}
+	if state := rollout.encode(); state != "" {
+		if route.Status.Annotations == nil {
+			route.Status.Annotations = map[string]string{}
+		}
+		route.Status.Annotations[RolloutAnnotation] = state
+	} else {
+		delete(route.Status.Annotations, RolloutAnnotation)
+	}
+
 	var status []servingv1.TrafficTarget
 	for _, tt := range traffic.Targets {
 		tt := *tt.DeepCopy()
@@ -138,6 +157,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	} else if notOwned != "" {
 		conds.MarkFalse(servingv1.ConditionIngressReady, "NotOwned", "There is an existing placeholder Service %q that we do not own.", notOwned)
+	} else if rolling {
+		conds.MarkUnknown(servingv1.ConditionIngressReady, "RolloutInProgress", "A gradual rollout of the latest revision(s) is in progress.")
 	} else {
 		// The gateway routes from Route status directly: there is no
 		// separate ingress object to wait for.
@@ -148,10 +169,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	} else {
 		conds.MarkTrueWithReason(servingv1.ConditionCertificateProvisioned, "TLSNotEnabled", "external-domain-tls is not enabled")
 	}
-	if err := r.label(ctx, &route, traffic, true); err != nil {
+	if err := r.label(ctx, &route, traffic, !rolling); err != nil {
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, r.updateStatus(ctx, &route, before)
+	return reconcile.Result{RequeueAfter: requeue}, r.updateStatus(ctx, &route, before)
+}
+
+// rolloutDuration is the Route's rollout-duration annotation, else
+// config-network's rollout-duration; 0 disables gradual rollout.
+func rolloutDuration(route *servingv1.Route, cfg *config.Config) time.Duration {
+	for _, k := range []string{servingv1.RolloutDurationKey, servingv1.RolloutDurationAltKey} {
+		if v, ok := route.Annotations[k]; ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				return d
+			}
+		}
+	}
+	return time.Duration(cfg.Network.RolloutDurationSeconds) * time.Second
 }
 
 func (r *Reconciler) updateStatus(ctx context.Context, route *servingv1.Route, before *servingv1.RouteStatus) error {
