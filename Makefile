@@ -6,7 +6,7 @@ LDFLAGS := -X $(VERSION_PKG).gitVersion=$(K8S_VERSION) -X $(VERSION_PKG).gitMajo
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 DATA_DIR ?= $(HOME)/.knd
 
-.PHONY: build run test unit integration generate verify-generate clean
+.PHONY: build run test unit integration generate verify-generate clean examples-images
 
 build: bin/knd
 
@@ -20,11 +20,19 @@ run: bin/knd
 test: bin/knd
 	KND_BIN=$(CURDIR)/bin/knd go test -count=1 -timeout 30m ./...
 
+# Sample apps under the tutorials' image names, into the store of $(DATA_DIR).
+examples-images: bin/knd
+	KND_DATA_DIR=$(DATA_DIR) examples/load-images.sh $(CURDIR)/bin/knd
+
 generate:
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1,maxDescLen=0 paths=./pkg/apis/... output:crd:dir=config/crd
 
-verify-generate: generate
+verify-# Sample apps under the tutorials' image names, into the store of $(DATA_DIR).
+examples-images: bin/knd
+	KND_DATA_DIR=$(DATA_DIR) examples/load-images.sh $(CURDIR)/bin/knd
+
+generate: generate
 	git diff --exit-code -- config/crd pkg/apis
 
 clean:
