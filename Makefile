@@ -28,11 +28,7 @@ generate:
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1,maxDescLen=0 paths=./pkg/apis/... output:crd:dir=config/crd
 
-verify-# Sample apps under the tutorials' image names, into the store of $(DATA_DIR).
-examples-images: bin/knd
-	KND_DATA_DIR=$(DATA_DIR) examples/load-images.sh $(CURDIR)/bin/knd
-
-generate: generate
+verify-generate: generate
 	git diff --exit-code -- config/crd pkg/apis
 
 clean:
