@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,10 @@ func TestConfigMaps(t *testing.T) {
 	if _, err := cms.Patch(testContext(t), "config-network", types.MergePatchType, []byte(`{"data":{"rollout-duration":"380"}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Later tests expect updates to move traffic at once.
+	t.Cleanup(func() {
+		cms.Patch(context.Background(), "config-network", types.MergePatchType, []byte(`{"data":{"rollout-duration":null}}`), metav1.PatchOptions{})
+	})
 	network, err := cms.Get(testContext(t), "config-network", metav1.GetOptions{})
 	if err != nil || network.Data["rollout-duration"] != "380" {
 		t.Fatalf("config-network = %v, %v", network.Data, err)
@@ -52,7 +57,7 @@ func TestConfigMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cms.Patch(testContext(t), "config-defaults", types.MergePatchType, []byte(`{"data":{"revision-timeout-seconds":null}}`), metav1.PatchOptions{})
+		cms.Patch(context.Background(), "config-defaults", types.MergePatchType, []byte(`{"data":{"revision-timeout-seconds":null}}`), metav1.PatchOptions{})
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -60,4 +60,13 @@ func TestTutorialTrafficSplit(t *testing.T) {
 	if v2 := counts["Hello Go Sample v2!\n"]; v2 < 160 || v2 > 240 || counts["Hello Go Sample v3!\n"]+v2 != 500 {
 		t.Errorf("40/60 split over 500 requests: %v", counts)
 	}
+	// Leave the namespace as found: TestExamplesApply applies these files again.
+	if err := c.Delete(context.Background(), &svc); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "tutorial service deleted", func() (bool, string) {
+		var revs servingv1.RevisionList
+		err := c.List(context.Background(), &revs, client.InNamespace("knative-demo"))
+		return err == nil && len(revs.Items) == 0 && c.Get(context.Background(), client.ObjectKeyFromObject(&svc), &servingv1.Service{}) != nil, fmt.Sprint(len(revs.Items))
+	})
 }
