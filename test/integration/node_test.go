@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -378,7 +377,7 @@ func TestExecProbesAndFollowedLogs(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, knd.Bin, "kubectl", "logs", "-f", "-n", ns, p.Name)
 	cmd.Env = append(os.Environ(), "KND_DATA_DIR="+knd.DataDir, "KUBECONFIG=")
-	var out syncBuffer
+	var out nodetest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -392,16 +391,3 @@ func TestExecProbesAndFollowedLogs(t *testing.T) {
 		return strings.Contains(out.String(), "request /followed"), out.String()
 	})
 }
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -1,7 +1,6 @@
 package process_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,18 +17,6 @@ import (
 	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"github.com/knd-dev/knd/pkg/node/process"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func setup(t *testing.T) (*process.Provider, node.ImageInfo) {
 	t.Helper()
@@ -72,7 +58,7 @@ func get(url string) (string, error) {
 func TestRunServeExecAndStop(t *testing.T) {
 	p, img := setup(t)
 	port := freePort(t)
-	out := &syncBuffer{}
+	out := &nodetest.SyncBuffer{}
 	c, err := p.Start(context.Background(), node.ContainerConfig{
 		Name: "t_run", Image: img, Argv: img.Entrypoint, WorkingDir: "/work",
 		Env:    []string{"PORT=" + fmt.Sprint(port), "GREETING=hi", "HOSTNAME=pod-a", "PATH=/"},
@@ -122,7 +108,7 @@ func TestRunServeExecAndStop(t *testing.T) {
 
 func TestExitCodesAndKill(t *testing.T) {
 	p, img := setup(t)
-	out := &syncBuffer{}
+	out := &nodetest.SyncBuffer{}
 	c, err := p.Start(context.Background(), node.ContainerConfig{Name: "t_exit", Image: img,
 		Argv: img.Entrypoint, Env: []string{"EXIT_CODE=3"}, Stdout: out, Stderr: out})
 	if err != nil {
@@ -135,7 +121,7 @@ func TestExitCodesAndKill(t *testing.T) {
 		t.Errorf("stderr %q", out.String())
 	}
 
-	out = &syncBuffer{}
+	out = &nodetest.SyncBuffer{}
 	c, err = p.Start(context.Background(), node.ContainerConfig{Name: "t_kill", Image: img,
 		Argv: img.Entrypoint, Env: []string{"IGNORE_SIGTERM=1", fmt.Sprintf("PORT=%d", freePort(t))}, Stdout: out, Stderr: out})
 	if err != nil {
