@@ -36,6 +36,7 @@ type serverOptions struct {
 	bindAddress string
 	apiPort     int
 	gatewayPort int
+	metricsPort int
 	verbosity   int
 }
 
@@ -56,6 +57,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&o.bindAddress, "bind-address", "127.0.0.1", "address the API server listens on")
 	f.IntVar(&o.apiPort, "api-port", 6443, "port the API server listens on (0: keep the one chosen before, or a free one)")
 	f.IntVar(&o.gatewayPort, "gateway-port", 8080, "port the gateway serves Knative routes on (0: a free one)")
+	f.IntVar(&o.metricsPort, "gateway-metrics-port", 9091, "port of the gateway's Prometheus /metrics (0: off)")
 	f.IntVar(&o.verbosity, "v", 0, "log verbosity of the embedded components (logs go to <data-dir>/knd.log)")
 	return cmd
 }
@@ -146,7 +148,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	gw, err := gateway.New(gateway.Options{RestConfig: cp.AdminConfig, Scheme: scheme, Config: store,
-		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort)), OnColdStart: kpa.Poke})
+		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort)), OnColdStart: kpa.Poke,
+		MetricsAddress: metricsAddress(o.bindAddress, o.metricsPort)})
 	if err != nil {
 		return err
 	}
@@ -185,6 +188,13 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case err := <-gwDone:
 		return fmt.Errorf("gateway: %w", err)
 	}
+}
+
+func metricsAddress(host string, port int) string {
+	if port == 0 {
+		return ""
+	}
+	return net.JoinHostPort(host, fmt.Sprint(port))
 }
 
 // newNodeAgent sets up the node agent with the process provider and a

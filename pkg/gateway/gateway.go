@@ -52,6 +52,8 @@ type Options struct {
 	// OnColdStart is told at once when a request waits for a revision
 	// that has no ready pod (the autoscaler scales it from zero).
 	OnColdStart func(namespace, revision string)
+	// MetricsAddress, when set, serves Prometheus metrics at /metrics.
+	MetricsAddress string
 }
 
 // Gateway routes requests to revisions.
@@ -62,6 +64,7 @@ type Gateway struct {
 	proxy *httputil.ReverseProxy
 	cache cache.Cache
 	kick  chan struct{}
+	stats *metrics
 
 	mu        sync.Mutex
 	revisions map[string]*revision // namespace/name
@@ -75,7 +78,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[string]*revision{}}
+	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[string]*revision{}, stats: newMetrics()}
 	g.table.Store(&table{hosts: map[string]hostEntry{}})
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -159,8 +162,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go g.resyncLoop(ctx)
 
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20}
-	errs := make(chan error, 1)
+	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(g.ln) }()
+	if g.opts.MetricsAddress != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", g.stats.handler())
+		msrv := &http.Server{Addr: g.opts.MetricsAddress, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errs <- msrv.ListenAndServe() }()
+		defer msrv.Close()
+	}
 	select {
 	case <-ctx.Done():
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -325,11 +335,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rev.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	w = rec
+	defer func() {
+		if rec.code != 0 {
+			g.stats.observe(rev.namespace, rev.name, rec.code, time.Since(start))
+		}
+	}()
+	queued := g.stats.queued.WithLabelValues(rev.namespace, rev.name)
+	var cold atomic.Bool
+	queued.Inc()
 	p, release, err := rev.acquire(ctx, func() {
+		cold.Store(true)
+		g.stats.coldStarts.WithLabelValues(rev.namespace, rev.name).Inc()
 		if g.opts.OnColdStart != nil {
 			g.opts.OnColdStart(rev.namespace, rev.name)
 		}
 	})
+	queued.Dec()
+	if cold.Load() && err == nil {
+		g.stats.coldStart.WithLabelValues(rev.namespace, rev.name).Observe(time.Since(start).Seconds())
+	}
 	switch {
 	case errors.Is(err, errQueueFull):
 		http.Error(w, fmt.Sprintf("revision %s/%s is overloaded: %v", rev.namespace, rev.name, err), http.StatusServiceUnavailable)

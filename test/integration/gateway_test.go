@@ -154,6 +154,11 @@ func TestGatewayRoutesByHostTagAndWeight(t *testing.T) {
 	if !seen["one"] || !seen["two"] {
 		t.Errorf("an unknown tag should fall back to the split; saw %v", seen)
 	}
+	// The requests above are counted in the gateway's metrics.
+	code, body, err = httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", knd.MetricsPort))
+	if err != nil || code != 200 || !regexp.MustCompile(`knd_gateway_requests_total\{code="200",namespace="gateway-routing",revision="web-00001"\} \d{3}`).MatchString(body) {
+		t.Errorf("metrics: %d %v\n%.2000s", code, err, body)
+	}
 	// Headers the pod receives.
 	code, body, err = viaGateway("new-web.gateway-routing.example.com", "/env?k=GREETING", http.Header{"Knative-Serving-Revision": {"forged"}})
 	if err != nil || code != 200 || body != "two" {

@@ -4,7 +4,6 @@ package kndtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -43,7 +43,11 @@ func New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Bin: bin, DataDir: dataDir, APIPort: port, GatewayPort: gwPort}, nil
+	metricsPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Bin: bin, DataDir: dataDir, APIPort: port, GatewayPort: gwPort, MetricsPort: metricsPort}, nil
 }
 
 // Server is a `knd server` process.
@@ -51,9 +55,10 @@ type Server struct {
 	Bin, DataDir string
 	APIPort      int
 	GatewayPort  int
+	MetricsPort  int
 	cmd          *exec.Cmd
 	// Output is what the server printed.
-	Output     *bytes.Buffer
+	Output     *nodetest.SyncBuffer
 	exited     chan error
 	RestConfig *rest.Config
 }
@@ -85,8 +90,9 @@ func FreePort() (int, error) {
 
 // Start runs `knd server` and waits for its ready line.
 func (s *Server) Start() error {
-	s.Output = &bytes.Buffer{}
-	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort), "--gateway-port", fmt.Sprint(s.GatewayPort))
+	s.Output = &nodetest.SyncBuffer{}
+	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort), "--gateway-port", fmt.Sprint(s.GatewayPort),
+		"--gateway-metrics-port", fmt.Sprint(s.MetricsPort))
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -100,7 +106,7 @@ func (s *Server) Start() error {
 		scanner := bufio.NewScanner(stdout)
 		for scanner.Scan() {
 			line := scanner.Text()
-			s.Output.WriteString(line + "\n")
+			s.Output.Write([]byte(line + "\n"))
 			if strings.HasPrefix(line, "knd is ready") {
 				close(ready)
 			}
