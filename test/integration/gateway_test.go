@@ -350,3 +350,45 @@ func TestNoRequestLostOnRolloutAndPodDeletion(t *testing.T) {
 	time.Sleep(time.Second) // keep probing across the switch
 	p.finish(t)
 }
+
+// TestThousandRequestsIntoZero sends 1,000 concurrent requests to a
+// revision at zero with containerConcurrency 1: every one is held, then
+// served, and no pod ever has two at once.
+func TestThousandRequestsIntoZero(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "gateway-burst")
+	c := typedClient(t)
+	svc := helloService(ns, "burst", "x")
+	svc.Spec.Template.Annotations = map[string]string{"autoscaling.knative.dev/max-scale": "5", "autoscaling.knative.dev/initial-scale": "0"}
+	svc.Spec.Template.Spec.ContainerConcurrency = ptr.To[int64](1)
+	svc.Spec.Template.Spec.Containers[0].Env = append(svc.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MAX_CONCURRENCY", Value: "1"})
+	setConfig(t, "config-autoscaler", map[string]string{"allow-zero-initial-scale": "true"})
+	if err := c.Create(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "burst", "ready at zero", readyAt("burst-00001"))
+	if pods := readyPods(t, ns, "serving.knative.dev/revision=burst-00001"); len(pods) != 0 {
+		t.Fatalf("initial-scale 0 started %d pods", len(pods))
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, err := viaGateway("burst.gateway-burst.example.com", "/slow?ms=5", nil)
+			if err != nil || code != 200 {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("1,000 requests from zero served in %s", time.Since(start).Round(time.Millisecond))
+	if len(failures) > 0 {
+		t.Errorf("%d of 1000 failed, first: %v", len(failures), failures[:min(5, len(failures))])
+	}
+}

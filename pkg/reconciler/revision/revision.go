@@ -77,6 +77,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.computeStatus(ctx, &rev, deploy, conds); err != nil {
 		return reconcile.Result{}, err
 	}
+	// A revision created at zero (initial-scale 0) is ready once the
+	// autoscaler has initialized its scale target, as upstream.
+	if c := pa.Status.GetCondition("ScaleTargetInitialized"); c != nil && c.Status == corev1.ConditionTrue &&
+		ptr.Deref(deploy.Spec.Replicas, 1) == 0 {
+		for _, t := range []duck.ConditionType{servingv1.ConditionResourcesAvailable, servingv1.ConditionContainerHealthy} {
+			if cond := conds.Get(t); cond == nil || cond.Status != corev1.ConditionFalse {
+				conds.MarkTrue(t)
+			}
+		}
+	}
 	// Active and the replica counts come from the autoscaler once it has
 	// reported on the PodAutoscaler.
 	if c := pa.Status.GetCondition("Active"); c != nil {
