@@ -159,10 +159,20 @@ func TestGatewayRoutesByHostTagAndWeight(t *testing.T) {
 	if err != nil || code != 200 || !regexp.MustCompile(`knd_gateway_requests_total\{code="200",namespace="gateway-routing",revision="web-00001"\} \d{3}`).MatchString(body) {
 		t.Errorf("metrics: %d %v\n%.2000s", code, err, body)
 	}
-	// Headers the pod receives.
-	code, body, err = viaGateway("new-web.gateway-routing.example.com", "/env?k=GREETING", http.Header{"Knative-Serving-Revision": {"forged"}})
-	if err != nil || code != 200 || body != "two" {
-		t.Errorf("env through gateway: %d %q %v", code, body, err)
+	// Headers the pod receives: Knative's own (never the client's), forwarding headers.
+	code, body, err = viaGateway("new-web.gateway-routing.example.com", "/headers", http.Header{"Knative-Serving-Revision": {"forged"}})
+	if err != nil || code != 200 {
+		t.Fatalf("headers through gateway: %d %q %v", code, body, err)
+	}
+	for _, want := range []string{"Host: new-web.gateway-routing.example.com\n", "Knative-Serving-Revision: web-00002\n",
+		"Knative-Serving-Namespace: gateway-routing\n", "X-Forwarded-For: 127.0.0.1\n", "X-Forwarded-Proto: http\n",
+		"Forwarded: for=\"127.0.0.1\";proto=http;host=\"new-web.gateway-routing.example.com\"\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the pod did not get %q; it got:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "forged") {
+		t.Errorf("a client's Knative-Serving-Revision reached the pod:\n%s", body)
 	}
 }
 

@@ -11,6 +11,7 @@
 // GET /healthz     200, or 500 once /fail has been called
 // GET /fail        makes /healthz fail from then on
 // GET /cwd         the working directory
+// GET /headers     the request's Host and headers, one "Name: value" per line
 // GET /slow?ms=N    answers after N ms; with MAX_CONCURRENCY=M set, 500
 //
 //	when more than M requests are in flight at once
@@ -66,6 +67,14 @@ func main() {
 	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("k")))
+	})
+	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "Host: %s\n", r.Host)
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				fmt.Fprintf(w, "%s: %s\n", k, v)
+			}
+		}
 	})
 	mux.HandleFunc("/cwd", func(w http.ResponseWriter, r *http.Request) {
 		wd, _ := os.Getwd()
