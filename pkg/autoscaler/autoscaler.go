@@ -48,6 +48,7 @@ type Autoscaler struct {
 
 	mu     sync.Mutex
 	states map[string]*paState
+	pokes  map[string]time.Time // last poke per revision
 }
 
 type paState struct {
@@ -61,7 +62,7 @@ type paState struct {
 
 // New returns an autoscaler; Client and Concurrency are set before Start.
 func New(store *configstore.Store) *Autoscaler {
-	return &Autoscaler{Config: store, states: map[string]*paState{}}
+	return &Autoscaler{Config: store, states: map[string]*paState{}, pokes: map[string]time.Time{}}
 }
 
 // Start samples and decides until ctx ends.
@@ -82,6 +83,16 @@ func (a *Autoscaler) Start(ctx context.Context) error {
 // ready pod: a revision at zero is scaled up at once, without waiting for
 // the next decision.
 func (a *Autoscaler) Poke(ns, name string) {
+	// A burst into a revision at zero pokes once per request; one scale-up
+	// a second is enough.
+	key := ns + "/" + name
+	a.mu.Lock()
+	if time.Since(a.pokes[key]) < time.Second {
+		a.mu.Unlock()
+		return
+	}
+	a.pokes[key] = time.Now()
+	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var pa autoscalingv1alpha1.PodAutoscaler
@@ -129,6 +140,7 @@ func (a *Autoscaler) run(ctx context.Context, now time.Time) {
 	for k := range a.states {
 		if !seen[k] {
 			delete(a.states, k)
+			delete(a.pokes, k)
 		}
 	}
 	a.mu.Unlock()

@@ -248,9 +248,18 @@ func (g *Gateway) resync(ctx context.Context) {
 		}
 		r.mu.Unlock()
 	}
+	exists := make(map[string]bool, len(revs.Items))
+	for i := range revs.Items {
+		exists[revs.Items[i].Namespace+"/"+revs.Items[i].Name] = true
+	}
 	g.mu.Lock()
 	all := make(map[string]*revision, len(g.revisions))
 	for k, r := range g.revisions {
+		// Forget deleted revisions once nothing has used them for a minute.
+		if st := r.stats(); !exists[k] && st.InFlight == 0 && st.Queued == 0 && time.Since(st.LastRequest) > time.Minute {
+			delete(g.revisions, k)
+			continue
+		}
 		all[k] = r
 	}
 	g.mu.Unlock()
