@@ -58,6 +58,7 @@ type paState struct {
 	inactiveSince time.Time // when it first wanted zero
 	lastDecision  time.Time
 	initialized   bool
+	delay         *maxWindow // scale-down-delay
 }
 
 // New returns an autoscaler; Client and Concurrency are set before Start.
@@ -264,6 +265,12 @@ func (a *Autoscaler) reconcile(ctx context.Context, pa *autoscalingv1alpha1.PodA
 		}
 	}
 	desired, ok := st.decider.Decide(now, int(ready))
+	if ok && desired > 0 {
+		desired = max(desired, activationScale(pa))
+	}
+	if ok && st.decider.Reachable {
+		desired = st.delayed(now, desired, scaleDownDelay(pa, cfg))
+	}
 	if !ok || !st.initialized {
 		// Until the initial scale is reached, leave the Deployment as created.
 		desired = current
@@ -332,4 +339,64 @@ func (a *Autoscaler) updateStatus(ctx context.Context, pa *autoscalingv1alpha1.P
 		return nil
 	}
 	return a.Client.Status().Update(ctx, pa)
+}
+
+// activationScale is the least a revision scales to when it is active
+// (annotation activation-scale, default 1).
+func activationScale(pa *autoscalingv1alpha1.PodAutoscaler) int32 {
+	if _, v, ok := autoscaling.ActivationScaleAnnotation.Get(pa.Annotations); ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+			return int32(n)
+		}
+	}
+	return 1
+}
+
+func scaleDownDelay(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) time.Duration {
+	d := cfg.Autoscaler.ScaleDownDelay
+	if _, v, ok := autoscaling.ScaleDownDelayAnnotation.Get(pa.Annotations); ok {
+		if parsed, err := time.ParseDuration(v); err == nil {
+			d = parsed
+		}
+	}
+	return d
+}
+
+// delayed applies scale-down-delay: the decision is the largest one made
+// within the delay, so a dip shorter than the delay does not scale down.
+func (st *paState) delayed(now time.Time, desired int32, delay time.Duration) int32 {
+	if delay <= 0 {
+		st.delay = nil
+		return desired
+	}
+	if st.delay == nil || st.delay.size != delay {
+		st.delay = &maxWindow{size: delay}
+	}
+	return st.delay.record(now, desired)
+}
+
+// maxWindow keeps the decisions of the last size and returns their maximum.
+type maxWindow struct {
+	size    time.Duration
+	entries []decision
+}
+
+type decision struct {
+	at      time.Time
+	desired int32
+}
+
+func (w *maxWindow) record(now time.Time, desired int32) int32 {
+	kept := w.entries[:0]
+	for _, e := range w.entries {
+		if now.Sub(e.at) < w.size {
+			kept = append(kept, e)
+		}
+	}
+	w.entries = append(kept, decision{now, desired})
+	best := desired
+	for _, e := range w.entries {
+		best = max(best, e.desired)
+	}
+	return best
 }

@@ -65,3 +65,20 @@ func TestPanicHoldsTheMaximum(t *testing.T) {
 		t.Errorf("a minute later: desired %d panic %v, want 10 (halving) out of panic", got, d.InPanic())
 	}
 }
+
+func TestScaleDownDelayKeepsTheWindowMaximum(t *testing.T) {
+	st := &paState{}
+	t0 := time.Unix(1000, 0)
+	if got := st.delayed(t0, 5, 10*time.Second); got != 5 {
+		t.Fatalf("first decision %d", got)
+	}
+	if got := st.delayed(t0.Add(4*time.Second), 1, 10*time.Second); got != 5 {
+		t.Errorf("a dip within the delay scaled down to %d", got)
+	}
+	if got := st.delayed(t0.Add(11*time.Second), 1, 10*time.Second); got != 1 {
+		t.Errorf("after the delay: %d, want 1", got)
+	}
+	if got := st.delayed(t0.Add(12*time.Second), 0, 0); got != 0 {
+		t.Errorf("no delay: %d, want 0", got)
+	}
+}
