@@ -29,11 +29,14 @@ type revision struct {
 	mu          sync.Mutex
 	concurrency int           // 0: unlimited
 	timeout     time.Duration // revision timeoutSeconds
-	pods        []*pod
-	queued      int
-	inflight    int
-	changed     chan struct{} // closed and replaced when a pod or a slot frees up
-	lastRequest time.Time
+	// responseStart and idle are responseStartTimeoutSeconds and
+	// idleTimeoutSeconds; 0 means none.
+	responseStart, idle time.Duration
+	pods                []*pod
+	queued              int
+	inflight            int
+	changed             chan struct{} // closed and replaced when a pod or a slot frees up
+	lastRequest         time.Time
 }
 
 func newRevision(ns, name string) *revision {

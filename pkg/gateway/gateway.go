@@ -105,7 +105,7 @@ func New(opts Options) (*Gateway, error) {
 			pr.Out.Header.Set(NamespaceHeader, t.namespace)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+			if errors.Is(r.Context().Err(), context.DeadlineExceeded) || errors.Is(context.Cause(r.Context()), errRequestTimeout) {
 				http.Error(w, "request timeout", http.StatusGatewayTimeout)
 				return
 			}
@@ -246,6 +246,8 @@ func (g *Gateway) resync(ctx context.Context) {
 		if rev.Spec.TimeoutSeconds != nil && *rev.Spec.TimeoutSeconds > 0 {
 			r.timeout = time.Duration(*rev.Spec.TimeoutSeconds) * time.Second
 		}
+		r.responseStart = time.Duration(derefInt64(rev.Spec.ResponseStartTimeoutSeconds)) * time.Second
+		r.idle = time.Duration(derefInt64(rev.Spec.IdleTimeoutSeconds)) * time.Second
 		r.mu.Unlock()
 	}
 	exists := make(map[string]bool, len(revs.Items))
@@ -340,7 +342,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rev := g.revision(entry.route.namespace, revName)
 	rev.mu.Lock()
-	timeout := rev.timeout
+	timeout, responseStart, idle := rev.timeout, rev.responseStart, rev.idle
 	rev.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
@@ -377,6 +379,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client went away
 	}
 	defer release()
+	// responseStartTimeoutSeconds and idleTimeoutSeconds count from here,
+	// once a pod has the request.
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	dog := startWatchdog(responseStart, idle, func() { cancelCause(errRequestTimeout) })
+	defer dog.stop()
+	rec.onWrite = dog.wrote
 	r.Header.Del(RevisionHeader)
 	r.Header.Del(NamespaceHeader)
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, &target{namespace: rev.namespace, revision: rev.name, addr: p.addr, rewriteHost: entry.rewriteHost})))

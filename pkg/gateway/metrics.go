@@ -49,15 +49,20 @@ func (m *metrics) observe(ns, rev string, code int, took time.Duration) {
 	m.latency.WithLabelValues(ns, rev).Observe(took.Seconds())
 }
 
-// statusRecorder remembers the response code written through it.
+// statusRecorder remembers the response code written through it
+// and tells onWrite (the timeout watchdog) about every write.
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code    int
+	onWrite func()
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.code == 0 {
 		s.code = code
+	}
+	if s.onWrite != nil && code >= 200 {
+		s.onWrite()
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
@@ -65,6 +70,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.code == 0 {
 		s.code = http.StatusOK
+	}
+	if s.onWrite != nil {
+		s.onWrite()
 	}
 	return s.ResponseWriter.Write(b)
 }

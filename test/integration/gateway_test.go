@@ -402,3 +402,29 @@ func TestThousandRequestsIntoZero(t *testing.T) {
 		t.Errorf("%d of 1000 failed, first: %v", len(failures), failures[:min(5, len(failures))])
 	}
 }
+
+func TestRevisionTimeouts(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "gateway-timeouts")
+	c := typedClient(t)
+	slowStart := helloService(ns, "slow-start", "x")
+	slowStart.Spec.Template.Spec.ResponseStartTimeoutSeconds = ptr.To[int64](1)
+	total := helloService(ns, "total", "x")
+	total.Spec.Template.Spec.TimeoutSeconds = ptr.To[int64](1)
+	for _, s := range []*servingv1.Service{slowStart, total} {
+		if err := c.Create(testContext(t), s); err != nil {
+			t.Fatal(err)
+		}
+		waitService(t, c, ns, s.Name, s.Name+" ready", readyAt(s.Name+"-00001"))
+	}
+	for _, host := range []string{"slow-start.gateway-timeouts.example.com", "total.gateway-timeouts.example.com"} {
+		start := time.Now()
+		code, body, err := viaGateway(host, "/slow?ms=4000", nil)
+		if err != nil || code != 504 || body != "request timeout\n" || time.Since(start) > 3*time.Second {
+			t.Errorf("%s, 4 s before the response: %d %q %v after %s; want 504 request timeout after ~1 s", host, code, body, err, time.Since(start))
+		}
+		if code, body, err := viaGateway(host, "/slow?ms=100", nil); err != nil || code != 200 {
+			t.Errorf("%s, 100 ms: %d %q %v", host, code, body, err)
+		}
+	}
+}
