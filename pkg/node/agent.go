@@ -151,7 +151,9 @@ func (a *Agent) sync(pod *corev1.Pod) {
 		w = newPodWorker(a, pod)
 		a.workers[pod.UID] = w
 		a.mu.Unlock()
-		w.start()
+		// Not in the informer's handler: start makes an API call, and a burst
+		// of pods would otherwise start one at a time.
+		go w.start()
 	} else {
 		a.mu.Unlock()
 		w.update(pod)

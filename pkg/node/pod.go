@@ -42,6 +42,7 @@ type podWorker struct {
 	stopping        atomic.Bool
 	graceOverride   atomic.Int64 // nanoseconds; 0: the pod's own
 	terminateOnce   sync.Once
+	started         chan struct{} // closed once start has run
 	done            chan struct{}
 	mu              sync.Mutex
 	pod             *corev1.Pod
@@ -54,7 +55,7 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 		agent: a, uid: pod.UID, namespace: pod.Namespace, name: pod.Name, pod: pod.DeepCopy(),
 		dir:           filepath.Join(a.opts.DataDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
 		restartPolicy: pod.Spec.RestartPolicy, startTime: metav1.Now(), ctx: ctx, cancel: cancel,
-		statusCh: make(chan struct{}, 1), done: make(chan struct{}),
+		statusCh: make(chan struct{}, 1), started: make(chan struct{}), done: make(chan struct{}),
 	}
 	if pod.Status.StartTime != nil {
 		w.startTime = *pod.Status.StartTime
@@ -81,6 +82,7 @@ func (w *podWorker) key() string { return w.namespace + "/" + w.name }
 
 // start publishes the pod's port, then runs its containers.
 func (w *podWorker) start() {
+	defer close(w.started)
 	go w.statusLoop()
 	port, err := w.agent.ports.allocate()
 	if err != nil {
@@ -139,6 +141,7 @@ func (w *podWorker) gracePeriod() time.Duration {
 // period) and, when the pod is being deleted, completes the deletion.
 func (w *podWorker) terminate(deletePod bool) {
 	w.terminateOnce.Do(func() {
+		<-w.started // its runners are all counted in wg
 		w.stopping.Store(true)
 		w.cancel()
 		w.wg.Wait()
