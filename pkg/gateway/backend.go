@@ -147,3 +147,17 @@ func (r *revision) stats() Stats {
 	defer r.mu.Unlock()
 	return Stats{InFlight: r.inflight, Queued: r.queued, ReadyPods: len(r.pods), LastRequest: r.lastRequest}
 }
+
+// forget drops a pod that refused a connection (its process is gone,
+// though the API may not say so yet); the next resync brings it back if it
+// is still ready.
+func (r *revision) forget(gone *pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, p := range r.pods {
+		if p == gone {
+			r.pods = append(r.pods[:i:i], r.pods[i+1:]...)
+			return
+		}
+	}
+}

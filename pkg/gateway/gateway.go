@@ -88,7 +88,7 @@ func New(opts Options) (*Gateway, error) {
 		DisableCompression:  true,
 	}
 	g.proxy = &httputil.ReverseProxy{
-		Transport:     transport,
+		Transport:     &retryTransport{base: transport},
 		FlushInterval: -1, // stream responses as they come
 		BufferPool:    &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -123,6 +123,9 @@ func (g *Gateway) Addr() *net.TCPAddr { return g.ln.Addr().(*net.TCPAddr) }
 
 type target struct {
 	namespace, revision, addr, rewriteHost string
+	rev                                    *revision
+	pod                                    *pod
+	release                                func()
 }
 
 // Run watches Routes, Revisions and revision pods and serves until ctx ends.
@@ -378,7 +381,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		return // the client went away
 	}
-	defer release()
+	t := &target{namespace: rev.namespace, revision: rev.name, addr: p.addr, rewriteHost: entry.rewriteHost,
+		rev: rev, pod: p, release: release}
+	defer func() { t.release() }() // a retry may have moved the request to another pod
 	// responseStartTimeoutSeconds and idleTimeoutSeconds count from here,
 	// once a pod has the request.
 	ctx, cancelCause := context.WithCancelCause(ctx)
@@ -388,7 +393,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.onWrite = dog.wrote
 	r.Header.Del(RevisionHeader)
 	r.Header.Del(NamespaceHeader)
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, &target{namespace: rev.namespace, revision: rev.name, addr: p.addr, rewriteHost: entry.rewriteHost})))
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, t)))
 }
 
 // bufferPool recycles the proxy's copy buffers: without it every request

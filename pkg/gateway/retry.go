@@ -1,0 +1,44 @@
+package gateway
+
+import (
+	"errors"
+	"net"
+	"net/http"
+)
+
+// retryTransport sends a bodiless request to another ready pod when its
+// pod refused the connection: nothing was sent, so the retry is safe. This covers the
+// moment between a pod's process ending (deletion, crash) and the gateway
+// hearing about it from the API.
+type retryTransport struct {
+	base http.RoundTripper
+}
+
+const maxRetries = 3
+
+func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := rt.base.RoundTrip(req)
+	t, ok := req.Context().Value(targetKey{}).(*target)
+	// The transport closes a request body on error, so only bodiless
+	// requests can be sent again.
+	ok = ok && (req.Body == nil || req.Body == http.NoBody)
+	for attempt := 0; ok && err != nil && attempt < maxRetries && notSent(err) && req.Context().Err() == nil; attempt++ {
+		t.rev.forget(t.pod)
+		p, release, aerr := t.rev.acquire(req.Context(), nil)
+		if aerr != nil {
+			return nil, err
+		}
+		t.release()
+		t.pod, t.release, t.addr = p, release, p.addr
+		req.URL.Host = p.addr
+		resp, err = rt.base.RoundTrip(req)
+	}
+	return resp, err
+}
+
+// notSent says whether err happened while connecting, before any byte of
+// the request left.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
