@@ -191,8 +191,12 @@ func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.Co
 	select {
 	case <-c.Done():
 	case <-ctx.Done():
-		// The pod is stopping.
-		stopContainer(c, r.pod.gracePeriod())
+		// The pod is stopping: its preStop hook, then SIGTERM, all within
+		// the grace period.
+		grace := r.pod.gracePeriod()
+		began := time.Now()
+		r.preStop(c, grace)
+		stopContainer(c, max(grace-time.Since(began), 0))
 	}
 	stopProbes()
 	probes.Wait()
@@ -426,4 +430,29 @@ func waitingReason(s corev1.ContainerState) string {
 		return s.Waiting.Reason
 	}
 	return "unknown"
+}
+
+// preStop runs the container's preStop hook (sleep, exec or httpGet),
+// bounded by the grace period.
+func (r *containerRunner) preStop(c Container, grace time.Duration) {
+	if r.spec.Lifecycle == nil || r.spec.Lifecycle.PreStop == nil {
+		return
+	}
+	h := r.spec.Lifecycle.PreStop
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	switch {
+	case h.Sleep != nil:
+		sleep(ctx, time.Duration(h.Sleep.Seconds)*time.Second)
+	case h.Exec != nil:
+		if code, out, err := c.Exec(ctx, h.Exec.Command); err != nil || code != 0 {
+			klog.InfoS("preStop hook failed", "pod", r.pod.key(), "container", r.spec.Name, "code", code, "output", string(out), "err", err)
+		}
+	case h.HTTPGet != nil:
+		p := &prober{probe: &corev1.Probe{TimeoutSeconds: int32(grace.Seconds())}, container: &r.spec,
+			host: r.pod.agent.opts.Address, port: r.pod.portFor(&r.spec)}
+		if ok, msg := p.httpGet(ctx, h.HTTPGet); !ok {
+			klog.InfoS("preStop hook failed", "pod", r.pod.key(), "container", r.spec.Name, "reason", msg)
+		}
+	}
 }

@@ -151,6 +151,9 @@ func TestServiceLifecycle(t *testing.T) {
 	if env["PORT"] != "8080" || env["K_SERVICE"] != "helloworld-go" || env["K_CONFIGURATION"] != "helloworld-go" || env["K_REVISION"] != "helloworld-go-00001" {
 		t.Errorf("pod env %v", env)
 	}
+	if lc := deploy.Spec.Template.Spec.Containers[0].Lifecycle; lc == nil || lc.PreStop == nil || lc.PreStop.Sleep == nil || lc.PreStop.Sleep.Seconds != 1 {
+		t.Errorf("the user container needs a 1 s preStop drain; lifecycle %+v", lc)
+	}
 	if l := deploy.Spec.Template.Labels; l["serving.knative.dev/revision"] != "helloworld-go-00001" || l["app"] != "helloworld-go-00001" || l["serving.knative.dev/service"] != "helloworld-go" {
 		t.Errorf("pod labels %v", l)
 	}

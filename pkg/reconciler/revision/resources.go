@@ -17,6 +17,9 @@ import (
 // DefaultUserPort is the port a container without ports listens on.
 const DefaultUserPort = 8080
 
+// DrainSeconds is how long a revision pod keeps serving after deletion.
+const DrainSeconds = 1
+
 // DeploymentName is the Deployment that runs a revision's pods.
 func DeploymentName(rev string) string { return rev + "-deployment" }
 
@@ -93,6 +96,11 @@ func MakeDeployment(rev *servingv1.Revision, cfg *config.Config, replicas int32)
 	}
 	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
 		fixProbePort(p, port)
+	}
+	// Like upstream's drain hook: a deleted pod keeps serving for a moment,
+	// so the gateway stops sending it requests before it gets SIGTERM.
+	if c.Lifecycle == nil {
+		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: DrainSeconds}}}
 	}
 	if ps.EnableServiceLinks == nil {
 		ps.EnableServiceLinks = ptr.To(false)
