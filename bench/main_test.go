@@ -6,7 +6,6 @@ package bench
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -20,17 +19,5 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		os.Exit(m.Run())
 	}
-	var err error
-	knd, err = kndtest.New()
-	if err == nil {
-		err = knd.Start()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	knd.Stop()
-	os.RemoveAll(knd.DataDir)
-	os.Exit(code)
+	os.Exit(kndtest.RunShared(m, func(s *kndtest.Server) { knd = s }))
 }

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -245,12 +246,12 @@ func (g *Gateway) resync(ctx context.Context) {
 		rev := &revs.Items[i]
 		r := g.revision(rev.Namespace, rev.Name)
 		r.mu.Lock()
-		r.concurrency = int(derefInt64(rev.Spec.ContainerConcurrency))
+		r.concurrency = int(ptr.Deref(rev.Spec.ContainerConcurrency, 0))
 		if rev.Spec.TimeoutSeconds != nil && *rev.Spec.TimeoutSeconds > 0 {
 			r.timeout = time.Duration(*rev.Spec.TimeoutSeconds) * time.Second
 		}
-		r.responseStart = time.Duration(derefInt64(rev.Spec.ResponseStartTimeoutSeconds)) * time.Second
-		r.idle = time.Duration(derefInt64(rev.Spec.IdleTimeoutSeconds)) * time.Second
+		r.responseStart = time.Duration(ptr.Deref(rev.Spec.ResponseStartTimeoutSeconds, 0)) * time.Second
+		r.idle = time.Duration(ptr.Deref(rev.Spec.IdleTimeoutSeconds, 0)) * time.Second
 		r.mu.Unlock()
 	}
 	exists := make(map[string]bool, len(revs.Items))
@@ -271,13 +272,6 @@ func (g *Gateway) resync(ctx context.Context) {
 	for key, r := range all {
 		r.setPods(ready[key])
 	}
-}
-
-func derefInt64(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 // podAddress is where a ready pod listens: its IP and knd's published

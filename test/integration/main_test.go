@@ -6,7 +6,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
@@ -19,21 +18,7 @@ var knd *kndtest.Server
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
-	var err error
-	knd, err = kndtest.New()
-	if err == nil {
-		err = knd.Start()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	knd.Stop()
-	if code == 0 {
-		os.RemoveAll(knd.DataDir)
-	}
-	os.Exit(code)
+	os.Exit(kndtest.RunShared(m, func(s *kndtest.Server) { knd = s }))
 }
 
 func testContext(t *testing.T) context.Context { return kndtest.Context(t) }

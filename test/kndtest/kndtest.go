@@ -191,3 +191,24 @@ func (s *Server) Pid() int {
 	}
 	return s.cmd.Process.Pid
 }
+
+// RunShared is a TestMain body: it starts one server, hands it to set (the
+// package's shared variable), runs the tests, stops the server and removes
+// its data dir when they passed (kept for inspection when they failed).
+func RunShared(m *testing.M, set func(*Server)) int {
+	s, err := New()
+	if err == nil {
+		err = s.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	set(s)
+	code := m.Run()
+	s.Stop()
+	if code == 0 {
+		os.RemoveAll(s.DataDir)
+	}
+	return code
+}

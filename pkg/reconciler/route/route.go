@@ -352,10 +352,9 @@ func (r *Reconciler) label(ctx context.Context, route *servingv1.Route, traffic 
 			routes = append(routes, route.Name)
 		case !used[rev.Name] && has && settled:
 			routes = slices.DeleteFunc(routes, func(s string) bool { return s == route.Name })
+		case used[rev.Name] && rev.Labels[servingv1.RoutingStateLabelKey] != servingv1.RoutingStateActive:
+			// Already named here but still pending: it becomes active.
 		default:
-			if used[rev.Name] && rev.Labels[servingv1.RoutingStateLabelKey] != servingv1.RoutingStateActive {
-				break
-			}
 			continue
 		}
 		state := servingv1.RoutingStateActive
