@@ -6,7 +6,7 @@ LDFLAGS := -X $(VERSION_PKG).gitVersion=$(K8S_VERSION) -X $(VERSION_PKG).gitMajo
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 DATA_DIR ?= $(HOME)/.knd
 
-.PHONY: build run test unit integration generate verify-generate clean examples-images
+.PHONY: build run test unit integration generate verify-generate clean examples-images tutorial
 
 build: bin/knd
 
@@ -19,6 +19,10 @@ run: bin/knd
 # Unit tests, then the integration tests against a real knd server.
 test: bin/knd
 	KND_BIN=$(CURDIR)/bin/knd go test -count=1 -timeout 30m ./...
+
+# Replays the tutorials (test/e2e) and writes docs/tutorial.md from what knd printed.
+tutorial: bin/knd
+	KND_BIN=$(CURDIR)/bin/knd go test -count=1 -run TestTutorial ./test/e2e/ -args -tutorial=$(CURDIR)/docs/tutorial.md
 
 # Sample apps under the tutorials' image names, into the store of $(DATA_DIR).
 examples-images: bin/knd

@@ -30,7 +30,7 @@ var serviceOnce sync.Once
 
 // benchService creates Service ns/name running the test server and
 // returns the address of its ready pod.
-func benchService(b *testing.B, ns, name string, annotations map[string]string) string {
+func benchService(b *testing.B, ns, name string, annotations map[string]string, mutate ...func(*servingv1.Service)) string {
 	b.Helper()
 	serviceOnce.Do(func() {
 		bin := nodetest.BuildTestServer(b, b.TempDir())
@@ -50,6 +50,9 @@ func benchService(b *testing.B, ns, name string, annotations map[string]string) 
 	svc := &servingv1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	svc.Spec.Template.Annotations = annotations
 	svc.Spec.Template.Spec.Containers = []corev1.Container{{Image: "dev.local/hello:bench"}}
+	for _, m := range mutate {
+		m(svc)
+	}
 	if err := c.Create(ctx, svc); err != nil && !apierrors.IsAlreadyExists(err) {
 		b.Fatal(err)
 	}
@@ -222,12 +225,11 @@ http { access_log off; client_body_temp_path %[1]s; proxy_temp_path %[1]s;
 	return url, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 }
 
-// BenchmarkColdStart measures the first request to a revision at zero until
-// its response, b.N times: each iteration waits for the revision to scale
-// to zero (window 6 s, grace 1 s), so keep -benchtime small (e.g. 10x).
-func BenchmarkColdStart(b *testing.B) {
-	cs := knd.Clientset(b)
-	cms := cs.CoreV1().ConfigMaps("knative-serving")
+// shortGracePeriod sets scale-to-zero-grace-period to 1 s, so that cold
+// start benchmarks wait less for each scale to zero.
+func shortGracePeriod(b *testing.B) {
+	b.Helper()
+	cms := knd.Clientset(b).CoreV1().ConfigMaps("knative-serving")
 	cm, err := cms.Get(context.Background(), "config-autoscaler", metav1.GetOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -239,6 +241,14 @@ func BenchmarkColdStart(b *testing.B) {
 	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkColdStart measures the first request to a revision at zero until
+// its response, b.N times: each iteration waits for the revision to scale
+// to zero (window 6 s, grace 1 s), so keep -benchtime small (e.g. 10x).
+func BenchmarkColdStart(b *testing.B) {
+	cs := knd.Clientset(b)
+	shortGracePeriod(b)
 	benchService(b, "bench-cold", "cold", map[string]string{"autoscaling.knative.dev/window": "6s"})
 	gw := fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort)
 	var starts []time.Duration
@@ -264,4 +274,84 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 	b.ReportMetric(ms(p50(starts)), "ms-cold-p50")
 	b.ReportMetric(ms(percentile(starts, 0.99)), "ms-cold-p99")
+}
+
+// BenchmarkBurst goes from 1 to 50 concurrent clients on a revision with
+// containerConcurrency 5 (each request takes 100 ms), and measures the time
+// from the burst until the revision has the 10 Ready pods that 50 clients
+// need, counting failed requests. Each iteration is one burst on a fresh
+// service, bounded to 60 s; keep -benchtime small (e.g. 3x).
+func BenchmarkBurst(b *testing.B) {
+	const clients, cc = 50, 5
+	gw := fmt.Sprintf("http://127.0.0.1:%d/slow?ms=100", knd.GatewayPort)
+	cs := knd.Clientset(b)
+	var toCapacity []time.Duration
+	failures := 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ns, name := "bench-burst", fmt.Sprintf("burst-%d", i)
+		benchService(b, ns, name, map[string]string{"autoscaling.knative.dev/window": "6s"}, func(s *servingv1.Service) {
+			s.Spec.Template.Spec.ContainerConcurrency = &[]int64{cc}[0]
+		})
+		host := name + "." + ns + ".example.com"
+		// One client for 3 s: the revision settles at one pod.
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+			if err := get(gw, host); err != nil {
+				failures++
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for range clients {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := get(gw, host); err != nil {
+						mu.Lock()
+						failures++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		reached := time.Duration(0)
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "serving.knative.dev/service=" + name})
+			if err != nil {
+				continue
+			}
+			ready := 0
+			for _, p := range pods.Items {
+				for _, cond := range p.Status.Conditions {
+					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+						ready++
+					}
+				}
+			}
+			if ready >= clients/cc {
+				reached = time.Since(start)
+				break
+			}
+		}
+		close(stop)
+		wg.Wait()
+		b.StopTimer()
+		if reached == 0 {
+			b.Fatalf("burst %d: fewer than %d Ready pods after 60 s", i, clients/cc)
+		}
+		toCapacity = append(toCapacity, reached)
+		scheme, _ := manager.Scheme()
+		if c, err := client.New(knd.RestConfig, client.Options{Scheme: scheme}); err == nil {
+			_ = c.Delete(context.Background(), &servingv1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+		}
+	}
+	b.ReportMetric(ms(p50(toCapacity)), "ms-to-capacity-p50")
+	b.ReportMetric(float64(failures), "failed-requests")
 }

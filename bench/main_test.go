@@ -9,15 +9,23 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/knd-dev/knd/test/kndtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 var knd *kndtest.Server
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		os.Exit(m.Run())
 	}
-	os.Exit(kndtest.RunShared(m, func(s *kndtest.Server) { knd = s }))
+	// KND_RUNTIME=docker measures the docker provider instead of processes.
+	var extra []string
+	if rt := os.Getenv("KND_RUNTIME"); rt != "" {
+		extra = []string{"--runtime=" + rt}
+	}
+	os.Exit(kndtest.RunSharedWith(m, extra, func(s *kndtest.Server) { knd = s }))
 }

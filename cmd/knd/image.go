@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/knd-dev/knd/pkg/node/docker"
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/spf13/cobra"
 )
@@ -31,7 +32,12 @@ func newImageCommand() *cobra.Command {
 			for _, im := range imgs {
 				fmt.Fprintf(cmd.OutOrStdout(), "imported %s@%s\n", im.Ref, im.Digest)
 			}
-			return nil
+			// The docker provider runs what the engine has: keep it current.
+			loaded, err := docker.LoadIntoEngine(cmd.Context(), store, imgs)
+			if loaded && err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "loaded into the Docker engine too")
+			}
+			return err
 		},
 	}
 	importCmd.Flags().StringVar(&ref, "name", "", "reference to store the image under (default for an executable: ko.local/<file>:latest)")

@@ -3,10 +3,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
+	"github.com/knd-dev/knd/pkg/cli"
+	"github.com/knd-dev/knd/pkg/controlplane"
 	"github.com/spf13/cobra"
 )
 
@@ -18,8 +22,14 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand(), newKubectlCommand(), newKubeconfigCommand(), newImageCommand())
+	root.AddCommand(cli.NewCommands(&cli.Params{
+		LocalKubeconfig: func() string { return controlplane.Kubeconfig(defaultDataDir()) },
+	})...)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			fmt.Fprintln(os.Stderr, "Is `knd server` running? Start it, or point --kubeconfig (or KUBECONFIG) at a cluster.")
+		}
 		os.Exit(1)
 	}
 }

@@ -11,20 +11,24 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"github.com/knd-dev/knd/pkg/autoscaler"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/controlplane"
 	"github.com/knd-dev/knd/pkg/gateway"
 	"github.com/knd-dev/knd/pkg/install"
 	"github.com/knd-dev/knd/pkg/node"
+	"github.com/knd-dev/knd/pkg/node/docker"
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/process"
 	"github.com/knd-dev/knd/pkg/reconciler/manager"
 	"github.com/knd-dev/knd/pkg/webhook"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
@@ -38,6 +42,7 @@ type serverOptions struct {
 	gatewayPort int
 	metricsPort int
 	verbosity   int
+	runtime     string
 }
 
 func newServerCommand() *cobra.Command {
@@ -59,6 +64,7 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&o.gatewayPort, "gateway-port", 8080, "port the gateway serves Knative routes on (0: a free one)")
 	f.IntVar(&o.metricsPort, "gateway-metrics-port", 9091, "port of the gateway's Prometheus /metrics (0: off)")
 	f.IntVar(&o.verbosity, "v", 0, "log verbosity of the embedded components (logs go to <data-dir>/knd.log)")
+	f.StringVar(&o.runtime, "runtime", "process", "how pods run: process (local processes), docker (containers of a Docker-API engine: DOCKER_HOST or the default socket) or auto (docker when an engine answers, else process)")
 	return cmd
 }
 
@@ -125,7 +131,14 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := store.Start(ctx, client); err != nil {
 		return err
 	}
-	agent, err := newNodeAgent(o.dataDir, cp, client)
+	// The node agent tells the gateway (created below) the moment a
+	// revision's pod is ready or stops being ready, ahead of the API.
+	var gwRef atomic.Pointer[gateway.Gateway]
+	agent, err := newNodeAgent(ctx, o.dataDir, o.runtime, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
+		if gw, rev := gwRef.Load(), pod.Labels[servingv1.RevisionLabelKey]; gw != nil && rev != "" {
+			gw.PodReadiness(pod.Namespace, rev, pod.Name, addr, ready)
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -153,7 +166,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	gwRef.Store(gw)
 	kpa.Concurrency = func(ns, rev string) int { s := gw.Stats(ns, rev); return s.InFlight + s.Queued }
+	kpa.Requests = func(ns, rev string) uint64 { return gw.Stats(ns, rev).Requests }
 	ctrlDone, err := manager.Start(ctx, cp.AdminConfig, store, kpa)
 	if err != nil {
 		return fmt.Errorf("serving controllers: %w", err)
@@ -197,9 +212,10 @@ func metricsAddress(host string, port int) string {
 	return net.JoinHostPort(host, fmt.Sprint(port))
 }
 
-// newNodeAgent sets up the node agent with the process provider and a
+// newNodeAgent sets up the node agent with the chosen provider and a
 // kubelet endpoint certificate from the control plane's CA.
-func newNodeAgent(dataDir string, cp *controlplane.ControlPlane, client kubernetes.Interface) (*node.Agent, error) {
+func newNodeAgent(ctx context.Context, dataDir, runtime string, cp *controlplane.ControlPlane, client kubernetes.Interface,
+	podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, error) {
 	images, err := image.Open(filepath.Join(dataDir, "images"))
 	if err != nil {
 		return nil, err
@@ -213,16 +229,45 @@ func newNodeAgent(dataDir string, cp *controlplane.ControlPlane, client kubernet
 	if err := cp.PKI().IssueServing(cert, key, "knd-kubelet", []net.IP{net.ParseIP("127.0.0.1")}, []string{nodeName, "localhost"}); err != nil {
 		return nil, err
 	}
-	provider := process.New(images)
-	if !provider.Isolated() {
-		fmt.Println("note: not running as root, so pods run from their image's files without a changed root or namespaces")
+	provider, err := newProvider(ctx, runtime, images, nodeName)
+	if err != nil {
+		return nil, err
 	}
-	fmt.Println("note: the process provider does not enforce memory and CPU limits")
 	return node.New(node.Options{
 		Client: client, NodeName: nodeName, DataDir: dataDir, Provider: provider,
 		KubeletCertFile: cert, KubeletKeyFile: key, ClientCAFile: cp.PKI().CACert(),
-		Version: version.Get().GitVersion,
+		Version: version.Get().GitVersion, PodReadiness: podReadiness,
 	}), nil
+}
+
+// newProvider picks how pods run (--runtime).
+func newProvider(ctx context.Context, runtime string, images *image.Store, nodeName string) (node.Provider, error) {
+	switch runtime {
+	case "auto":
+		runtime = "process"
+		if docker.Available(ctx) {
+			runtime = "docker"
+		}
+	case "process", "docker":
+	default:
+		return nil, fmt.Errorf("unknown --runtime %q: want process, docker or auto", runtime)
+	}
+	if runtime == "docker" {
+		p, err := docker.New(ctx, images, nodeName)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Println("note: pods run as containers of the Docker engine")
+		return p, nil
+	}
+	p := process.New(images)
+	if !p.Isolated() {
+		fmt.Println("note: not running as root, so pods run from their image's files without a changed root or namespaces")
+	}
+	if !p.LimitsEnforced() {
+		fmt.Println("note: no writable cgroup v1 memory and cpu controllers, so memory and CPU limits are not enforced")
+	}
+	return p, nil
 }
 
 // setupLogging sends the embedded components' logs to <data-dir>/knd.log so

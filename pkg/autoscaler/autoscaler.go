@@ -45,6 +45,9 @@ type Autoscaler struct {
 	// Concurrency is the number of requests in flight or waiting for a
 	// revision right now (the gateway's count).
 	Concurrency func(namespace, revision string) int
+	// Requests counts the requests that arrived for a revision so far (the
+	// gateway's count); its rate is the rps metric.
+	Requests func(namespace, revision string) uint64
 
 	mu     sync.Mutex
 	states map[string]*paState
@@ -52,6 +55,10 @@ type Autoscaler struct {
 }
 
 type paState struct {
+	settings deciderSettings
+	// requests and sampledAt are the last sample of the request count.
+	requests      uint64
+	sampledAt     time.Time
 	decider       *Decider
 	window        time.Duration
 	activeSince   time.Time // when it last went from zero (or was created)
@@ -147,13 +154,15 @@ func (a *Autoscaler) run(ctx context.Context, now time.Time) {
 	a.mu.Unlock()
 }
 
-func (a *Autoscaler) state(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) *paState {
-	key := pa.Namespace + "/" + pa.Name
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if st, ok := a.states[key]; ok {
-		return st
-	}
+// deciderSettings are what a PodAutoscaler's decider is built from: its
+// annotations over config-autoscaler.
+type deciderSettings struct {
+	metric                            string // concurrency or rps
+	target, threshold, maxUp, maxDown float64
+	window, panicWindow               time.Duration
+}
+
+func settingsFor(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) deciderSettings {
 	window := cfg.Autoscaler.StableWindow
 	if _, v, ok := autoscaling.WindowAnnotation.Get(pa.Annotations); ok {
 		if d, err := time.ParseDuration(v); err == nil {
@@ -166,33 +175,61 @@ func (a *Autoscaler) state(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Co
 			panicPct = f
 		}
 	}
-	panicWindow := max(time.Second, (time.Duration(float64(window) * panicPct / 100)).Round(time.Second))
 	threshold := cfg.Autoscaler.PanicThresholdPercentage
 	if _, v, ok := autoscaling.PanicThresholdPercentageAnnotation.Get(pa.Annotations); ok {
 		if f, err := strconv.ParseFloat(v, 64); err == nil {
 			threshold = f
 		}
 	}
-	st := &paState{
-		decider: NewDecider(target(pa, cfg), threshold/100, cfg.Autoscaler.MaxScaleUpRate,
-			cfg.Autoscaler.MaxScaleDownRate, window, panicWindow),
-		window:      window,
-		activeSince: time.Now(),
+	metric := autoscaling.Concurrency
+	if _, v, ok := autoscaling.MetricAnnotation.Get(pa.Annotations); ok && v == autoscaling.RPS {
+		metric = autoscaling.RPS
 	}
-	a.states[key] = st
+	return deciderSettings{
+		metric: metric, target: target(pa, cfg, metric), threshold: threshold / 100,
+		maxUp: cfg.Autoscaler.MaxScaleUpRate, maxDown: cfg.Autoscaler.MaxScaleDownRate,
+		window: window, panicWindow: max(time.Second, (time.Duration(float64(window) * panicPct / 100)).Round(time.Second)),
+	}
+}
+
+// state returns the PodAutoscaler's state, creating it on first sight. A
+// change of its settings (config-autoscaler or the PA's annotations) gives
+// it a new decider at once, as upstream applies config changes to running
+// revisions; the rest of its state is kept.
+func (a *Autoscaler) state(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) *paState {
+	key := pa.Namespace + "/" + pa.Name
+	want := settingsFor(pa, cfg)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, ok := a.states[key]
+	if ok && st.settings == want {
+		return st
+	}
+	if !ok {
+		st = &paState{activeSince: time.Now()}
+		a.states[key] = st
+	}
+	st.settings, st.window = want, want.window
+	st.decider = NewDecider(want.target, want.threshold, want.maxUp, want.maxDown, want.window, want.panicWindow)
 	return st
 }
 
-// target is concurrent requests per pod: containerConcurrency (or the
-// target annotation, or the config default) times the utilization.
-func target(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) float64 {
+// target is the metric's value per pod that the revision aims at: for
+// concurrency, containerConcurrency (else the config default); for rps, the
+// config's requests-per-second default; either overridden by the target
+// annotation (capped at containerConcurrency for concurrency), times the
+// utilization.
+func target(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config, metric string) float64 {
 	total := cfg.Autoscaler.ContainerConcurrencyTargetDefault
 	if cc := pa.Spec.ContainerConcurrency; cc > 0 {
 		total = float64(cc)
 	}
+	if metric == autoscaling.RPS {
+		total = cfg.Autoscaler.RPSTargetDefault
+	}
 	if _, v, ok := autoscaling.TargetAnnotation.Get(pa.Annotations); ok {
 		if f, err := strconv.ParseFloat(v, 64); err == nil {
-			if cc := pa.Spec.ContainerConcurrency; cc > 0 {
+			if cc := pa.Spec.ContainerConcurrency; cc > 0 && metric == autoscaling.Concurrency {
 				f = min(f, float64(cc))
 			}
 			total = f
@@ -205,6 +242,17 @@ func target(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) float64 {
 		}
 	}
 	return math.Max(0.01, total*util)
+}
+
+// podRetention is how long the last pod stays after the revision went
+// idle: scale-to-zero-pod-retention-period (annotation over config).
+func podRetention(pa *autoscalingv1alpha1.PodAutoscaler, cfg *config.Config) time.Duration {
+	if _, v, ok := autoscaling.ScaleToZeroPodRetentionPeriodAnnotation.Get(pa.Annotations); ok {
+		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+			return d
+		}
+	}
+	return cfg.Autoscaler.ScaleToZeroPodRetentionPeriod
 }
 
 // bounds are min-scale (when reachable) and max-scale (0: unlimited).
@@ -248,10 +296,20 @@ func (a *Autoscaler) reconcile(ctx context.Context, pa *autoscalingv1alpha1.PodA
 	if a.Concurrency != nil {
 		concurrency = a.Concurrency(pa.Namespace, pa.Name)
 	}
+	var requests uint64
+	if a.Requests != nil {
+		requests = a.Requests(pa.Namespace, pa.Name)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st.decider.Reachable = pa.Spec.Reachability != autoscalingv1alpha1.ReachabilityUnreachable
-	st.decider.Record(now, float64(concurrency))
+	switch {
+	case st.settings.metric != autoscaling.RPS:
+		st.decider.Record(now, float64(concurrency))
+	case !st.sampledAt.IsZero() && now.After(st.sampledAt) && requests >= st.requests:
+		st.decider.Record(now, float64(requests-st.requests)/now.Sub(st.sampledAt).Seconds())
+	}
+	st.requests, st.sampledAt = requests, now
 	if now.Sub(st.lastDecision) < decideEvery {
 		return nil
 	}
@@ -291,8 +349,8 @@ func (a *Autoscaler) reconcile(ctx context.Context, pa *autoscalingv1alpha1.PodA
 		case st.inactiveSince.IsZero():
 			st.inactiveSince = now
 			desired = 1
-		case now.Sub(st.inactiveSince) < cfg.Autoscaler.ScaleToZeroGracePeriod:
-			desired = 1
+		case now.Sub(st.inactiveSince) < max(cfg.Autoscaler.ScaleToZeroGracePeriod, podRetention(pa, cfg)):
+			desired = 1 // the grace period, or the last pod's retention
 		}
 	}
 	if !wantZero {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,7 @@ type revision struct {
 
 	mu          sync.Mutex
 	concurrency int           // 0: unlimited
+	h2c         atomic.Bool   // its port is named h2c: HTTP/2 without TLS
 	timeout     time.Duration // revision timeoutSeconds
 	// responseStart and idle are responseStartTimeoutSeconds and
 	// idleTimeoutSeconds; 0 means none.
@@ -37,7 +39,21 @@ type revision struct {
 	inflight            int
 	changed             chan struct{} // closed and replaced when a pod or a slot frees up
 	lastRequest         time.Time
+	requests            uint64 // arrivals so far, for the rps metric
+	// told holds what the node agent said of a pod's readiness before the
+	// API shows it, and until when that word beats the API's.
+	told map[string]toldState
 }
+
+type toldState struct {
+	ready bool
+	addr  string
+	until time.Time
+}
+
+// toldFor is how long the node agent's word on a pod beats the API's: the
+// time its status write takes to come back through the informer.
+const toldFor = 3 * time.Second
 
 func newRevision(ns, name string) *revision {
 	return &revision{namespace: ns, name: name, changed: make(chan struct{}), timeout: 300 * time.Second}
@@ -47,6 +63,20 @@ func newRevision(ns, name string) *revision {
 func (r *revision) setPods(ready map[string]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := time.Now()
+	if ready == nil {
+		ready = map[string]string{}
+	}
+	for name, t := range r.told {
+		switch {
+		case now.After(t.until):
+			delete(r.told, name)
+		case t.ready:
+			ready[name] = t.addr
+		default:
+			delete(ready, name)
+		}
+	}
 	kept := r.pods[:0:0]
 	for _, p := range r.pods {
 		if addr, ok := ready[p.name]; ok && addr == p.addr {
@@ -71,6 +101,7 @@ func (r *revision) signal() {
 func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), error) {
 	r.mu.Lock()
 	r.lastRequest = time.Now()
+	r.requests++
 	queued := false
 	defer func() {
 		if queued {
@@ -140,12 +171,14 @@ func (r *revision) releaser(p *pod) func() {
 type Stats struct {
 	InFlight, Queued, ReadyPods int
 	LastRequest                 time.Time
+	// Requests counts the requests that arrived since the gateway started.
+	Requests uint64
 }
 
 func (r *revision) stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Stats{InFlight: r.inflight, Queued: r.queued, ReadyPods: len(r.pods), LastRequest: r.lastRequest}
+	return Stats{InFlight: r.inflight, Queued: r.queued, ReadyPods: len(r.pods), LastRequest: r.lastRequest, Requests: r.requests}
 }
 
 // forget drops a pod that refused a connection (its process is gone,
@@ -160,4 +193,34 @@ func (r *revision) forget(gone *pod) {
 			return
 		}
 	}
+}
+
+func (r *revision) isH2C() bool { return r.h2c.Load() }
+
+// podReadiness applies the node agent's word that a pod became ready or
+// stopped being ready, ahead of the API: a cold request is forwarded the
+// moment its pod is ready, and none goes to a pod that is shutting down.
+func (r *revision) podReadiness(name, addr string, ready bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.told == nil {
+		r.told = map[string]toldState{}
+	}
+	r.told[name] = toldState{ready: ready, addr: addr, until: time.Now().Add(toldFor)}
+	kept := r.pods[:0:0]
+	present := false
+	for _, p := range r.pods {
+		if p.name == name {
+			if !ready {
+				continue
+			}
+			present = true
+		}
+		kept = append(kept, p)
+	}
+	if ready && !present {
+		kept = append(kept, &pod{name: name, addr: addr})
+	}
+	r.pods = kept
+	r.signal()
 }

@@ -88,8 +88,12 @@ func New(opts Options) (*Gateway, error) {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+	// Revisions whose port is named h2c get HTTP/2 without TLS.
+	h2c := transport.Clone()
+	h2c.Protocols = new(http.Protocols)
+	h2c.Protocols.SetUnencryptedHTTP2(true)
 	g.proxy = &httputil.ReverseProxy{
-		Transport:     &retryTransport{base: transport},
+		Transport:     &retryTransport{base: transport, h2c: h2c},
 		FlushInterval: -1, // stream responses as they come
 		BufferPool:    &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -165,7 +169,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.resync(ctx)
 	go g.resyncLoop(ctx)
 
-	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20}
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20, Protocols: new(http.Protocols)}
+	// HTTP/1.1, and HTTP/2 without TLS for clients that know (h2c prior knowledge).
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(g.ln) }()
 	if g.opts.MetricsAddress != "" {
@@ -247,6 +254,7 @@ func (g *Gateway) resync(ctx context.Context) {
 		r := g.revision(rev.Namespace, rev.Name)
 		r.mu.Lock()
 		r.concurrency = int(ptr.Deref(rev.Spec.ContainerConcurrency, 0))
+		r.h2c.Store(len(rev.Spec.Containers) > 0 && len(rev.Spec.Containers[0].Ports) > 0 && rev.Spec.Containers[0].Ports[0].Name == "h2c")
 		if rev.Spec.TimeoutSeconds != nil && *rev.Spec.TimeoutSeconds > 0 {
 			r.timeout = time.Duration(*rev.Spec.TimeoutSeconds) * time.Second
 		}
@@ -314,6 +322,13 @@ func (g *Gateway) revision(ns, name string) *revision {
 
 // Stats reports a revision's load, for the autoscaler.
 func (g *Gateway) Stats(ns, name string) Stats { return g.revision(ns, name).stats() }
+
+// PodReadiness takes the node agent's word (in the same process) that a
+// revision's pod at addr became ready or not, before its status reaches
+// the API.
+func (g *Gateway) PodReadiness(ns, revision, pod, addr string, ready bool) {
+	g.revision(ns, revision).podReadiness(pod, addr, ready)
+}
 
 // ServeHTTP routes one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -12,13 +12,18 @@ import (
 // hearing about it from the API.
 type retryTransport struct {
 	base http.RoundTripper
+	h2c  http.RoundTripper // for revisions whose port is named h2c
 }
 
 const maxRetries = 3
 
 func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.base.RoundTrip(req)
 	t, ok := req.Context().Value(targetKey{}).(*target)
+	base := rt.base
+	if ok && t.rev.isH2C() {
+		base = rt.h2c
+	}
+	resp, err := base.RoundTrip(req)
 	// The transport closes a request body on error, so only bodiless
 	// requests can be sent again.
 	ok = ok && (req.Body == nil || req.Body == http.NoBody)
@@ -31,7 +36,7 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.release()
 		t.pod, t.release, t.addr = p, release, p.addr
 		req.URL.Host = p.addr
-		resp, err = rt.base.RoundTrip(req)
+		resp, err = base.RoundTrip(req)
 	}
 	return resp, err
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -50,6 +51,17 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 			for _, name := range legacyServingVersions {
 				legacy := *v1.DeepCopy()
 				legacy.Name, legacy.Storage = name, false
+				// The admission webhooks validate every version; a schemaless
+				// spec and status keep the API server from holding the PodSpec
+				// schema three times (about 20 MB of heap).
+				legacy.Schema = &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object",
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{
+						"apiVersion": {Type: "string"}, "kind": {Type: "string"}, "metadata": {Type: "object"},
+						"spec":   {Type: "object", XPreserveUnknownFields: ptr.To(true)},
+						"status": {Type: "object", XPreserveUnknownFields: ptr.To(true)},
+					},
+				}}
 				c.Spec.Versions = append(c.Spec.Versions, legacy)
 			}
 		}

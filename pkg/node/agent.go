@@ -50,6 +50,10 @@ type Options struct {
 	MaxPods int
 	// ShutdownGrace bounds how long stopping knd waits for each pod.
 	ShutdownGrace time.Duration
+	// PodReadiness, when set, hears at once when a pod becomes ready or
+	// stops being ready, with the address it serves on, before the pod's
+	// status reaches the API.
+	PodReadiness func(pod *corev1.Pod, addr string, ready bool)
 }
 
 // Agent is a running node agent.
@@ -215,7 +219,7 @@ func (a *Agent) container(ns, pod, name string) *containerRunner {
 		if w.namespace != ns || w.name != pod {
 			continue
 		}
-		for _, r := range w.runners {
+		for _, r := range w.allRunners() {
 			if r.spec.Name == name {
 				return r
 			}

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +34,8 @@ type containerRunner struct {
 	pod  *podWorker
 	spec corev1.Container
 	dir  string // log directory
+	// init is true for an init container: it runs to success, once.
+	init bool
 
 	mu        sync.Mutex
 	state     corev1.ContainerState
@@ -57,7 +61,14 @@ func (r *containerRunner) run(ctx context.Context) {
 	backoff := time.Duration(0)
 	pullBackoff := time.Duration(0)
 	for ctx.Err() == nil {
-		img, err := r.pod.agent.opts.Provider.PullImage(ctx, r.spec.Image)
+		img, err := r.pod.agent.opts.Provider.PullImage(ctx, r.spec.Image, r.spec.ImagePullPolicy)
+		if errors.Is(err, ErrNeverPull) {
+			r.setWaiting("ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", r.spec.Image))
+			if !sleep(ctx, 10*time.Second) {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -115,6 +126,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 func (r *containerRunner) shouldRestart(code int32) bool {
+	if r.init {
+		// Init containers run until they succeed, unless the pod never restarts.
+		return code != 0 && r.pod.restartPolicy != corev1.RestartPolicyNever
+	}
 	switch r.pod.restartPolicy {
 	case corev1.RestartPolicyNever:
 		return false
@@ -159,6 +174,13 @@ func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.Co
 		Image: img, Argv: argv(&r.spec, img, env), Env: env, WorkingDir: wd, Port: w.portFor(&r.spec),
 		Stdout: log.stream("stdout"), Stderr: log.stream("stderr"),
 	}
+	if len(r.spec.Ports) > 0 {
+		cfg.ContainerPort = int(r.spec.Ports[0].ContainerPort)
+	}
+	if uid := runAsUser(pod, &r.spec); uid != nil {
+		cfg.User = strconv.FormatInt(*uid, 10)
+	}
+	cfg.PodUID = string(pod.UID)
 	if q, ok := r.spec.Resources.Limits[corev1.ResourceMemory]; ok {
 		cfg.MemoryLimit = q.Value()
 	}
@@ -246,9 +268,12 @@ func (r *containerRunner) setWaiting(reason, msg string) {
 
 // probe runs the startup, readiness and liveness probes of one run.
 func (r *containerRunner) probe(ctx context.Context, c Container) {
+	host, port := r.pod.agent.opts.Address, r.pod.portFor(&r.spec)
+	if d, ok := c.(DirectAddresser); ok {
+		host, port = d.DirectAddress()
+	}
 	mk := func(p *corev1.Probe) *prober {
-		return &prober{probe: p, container: &r.spec, host: r.pod.agent.opts.Address,
-			port: r.pod.portFor(&r.spec), exec: c.Exec}
+		return &prober{probe: p, container: &r.spec, host: host, port: port, exec: c.Exec}
 	}
 	if p := r.spec.StartupProbe; p != nil {
 		if !r.loop(ctx, mk(p), false, func(ok bool, msg string) bool {
@@ -374,6 +399,24 @@ func stopContainer(c Container, grace time.Duration) {
 	<-c.Done()
 }
 
+// runAsUser is the container's securityContext.runAsUser, else the pod's.
+func runAsUser(pod *corev1.Pod, c *corev1.Container) *int64 {
+	if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
+		return c.SecurityContext.RunAsUser
+	}
+	if pod.Spec.SecurityContext != nil {
+		return pod.Spec.SecurityContext.RunAsUser
+	}
+	return nil
+}
+
+// succeeded says whether the container's last run exited 0.
+func (r *containerRunner) succeeded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.Terminated != nil && r.state.Terminated.ExitCode == 0
+}
+
 // status is the container's status for the pod.
 func (r *containerRunner) status() corev1.ContainerStatus {
 	r.mu.Lock()
@@ -385,8 +428,11 @@ func (r *containerRunner) status() corev1.ContainerStatus {
 	}
 	if r.image.ID != "" {
 		st.ImageID = r.image.Ref + "@" + r.image.ID
-		if r.pod.agent.opts.Provider.Name() == "process" {
+		switch r.pod.agent.opts.Provider.Name() {
+		case "process":
 			st.ImageID = "knd://" + st.ImageID
+		case "docker":
+			st.ImageID = "docker-pullable://" + st.ImageID
 		}
 	}
 	if r.current != nil {
@@ -451,6 +497,9 @@ func (r *containerRunner) preStop(c Container, grace time.Duration) {
 	case h.HTTPGet != nil:
 		p := &prober{probe: &corev1.Probe{TimeoutSeconds: int32(grace.Seconds())}, container: &r.spec,
 			host: r.pod.agent.opts.Address, port: r.pod.portFor(&r.spec)}
+		if d, ok := c.(DirectAddresser); ok {
+			p.host, p.port = d.DirectAddress()
+		}
 		if ok, msg := p.httpGet(ctx, h.HTTPGet); !ok {
 			klog.InfoS("preStop hook failed", "pod", r.pod.key(), "container", r.spec.Name, "reason", msg)
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,9 +38,12 @@ type podWorker struct {
 	ctx             context.Context
 	cancel          context.CancelFunc
 	runners         []*containerRunner
+	initRunners     []*containerRunner // run in order, each to success, before runners
+	initialized     atomic.Bool        // every init container succeeded
 	wg              sync.WaitGroup
 	statusCh        chan struct{}
 	stopping        atomic.Bool
+	toldReady       atomic.Bool  // what PodReadiness last heard
 	graceOverride   atomic.Int64 // nanoseconds; 0: the pod's own
 	terminateOnce   sync.Once
 	started         chan struct{} // closed once start has run
@@ -69,37 +73,97 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 		}
 	}
 	restarts := map[string]int32{}
-	for _, cs := range pod.Status.ContainerStatuses {
+	for _, cs := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
 		restarts[cs.Name] = cs.RestartCount
 	}
-	for _, c := range pod.Spec.Containers {
-		w.runners = append(w.runners, newContainerRunner(w, c, restarts[c.Name]))
+	for _, c := range pod.Spec.InitContainers {
+		r := newContainerRunner(w, c, restarts[c.Name])
+		r.init = true
+		r.state.Waiting.Reason = "PodInitializing"
+		w.initRunners = append(w.initRunners, r)
 	}
+	for _, c := range pod.Spec.Containers {
+		r := newContainerRunner(w, c, restarts[c.Name])
+		if len(w.initRunners) > 0 {
+			r.state.Waiting.Reason = "PodInitializing"
+		}
+		w.runners = append(w.runners, r)
+	}
+	w.initialized.Store(len(w.initRunners) == 0)
 	return w
+}
+
+// allRunners are the init containers' runners, then the containers'.
+func (w *podWorker) allRunners() []*containerRunner {
+	return append(append([]*containerRunner{}, w.initRunners...), w.runners...)
 }
 
 func (w *podWorker) key() string { return w.namespace + "/" + w.name }
 
-// start publishes the pod's port, then runs its containers.
+// start runs the pod's containers and, meanwhile, publishes its port.
+// Status waits for the port to be published (the gateway routes to a Ready
+// pod by its port annotation) and is first written when a container
+// changes state, so that a fast start costs one status write, not three.
 func (w *podWorker) start() {
 	defer close(w.started)
-	go w.statusLoop()
 	port, err := w.agent.ports.allocate()
 	if err != nil {
 		klog.ErrorS(err, "allocating a port", "pod", w.key())
 	} else {
 		w.port = port
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(w.port))
-	if _, err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Patch(w.ctx, w.name, types.MergePatchType,
-		[]byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		klog.ErrorS(err, "publishing the pod port", "pod", w.key())
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(w.port))
+		patched, err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Patch(w.ctx, w.name, types.MergePatchType,
+			[]byte(patch), metav1.PatchOptions{})
+		switch {
+		case err == nil:
+			// The first status write then starts from the current version
+			// instead of conflicting with the patch.
+			w.update(patched)
+		case !apierrors.IsNotFound(err) && w.ctx.Err() == nil:
+			klog.ErrorS(err, "publishing the pod port", "pod", w.key())
+		}
+	}()
+	go w.statusLoop(published)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		if !w.initialize() {
+			return
+		}
+		for _, r := range w.runners {
+			w.wg.Add(1)
+			go func() { defer w.wg.Done(); r.run(w.ctx) }()
+		}
+	}()
+	// A slow start (an image pull) still shows Pending soon.
+	time.AfterFunc(200*time.Millisecond, w.notify)
+}
+
+// initialize runs the init containers in order, each until it succeeds
+// (restarted with back-off when it fails, unless the pod's restartPolicy is
+// Never). It says whether all succeeded; an init container with
+// restartPolicy Always is a sidecar: started, and left running.
+func (w *podWorker) initialize() bool {
+	for _, r := range w.initRunners {
+		if r.spec.RestartPolicy != nil && *r.spec.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			r.init = false
+			w.wg.Add(1)
+			go func() { defer w.wg.Done(); r.run(w.ctx) }()
+			continue
+		}
+		r.run(w.ctx)
+		if !r.succeeded() {
+			return false // stopping, or failed for good: the pod is Failed
+		}
+		w.notify()
 	}
-	for _, r := range w.runners {
-		w.wg.Add(1)
-		go func() { defer w.wg.Done(); r.run(w.ctx) }()
-	}
+	w.initialized.Store(true)
 	w.notify()
+	return true
 }
 
 func (w *podWorker) portFor(c *corev1.Container) int {
@@ -115,10 +179,23 @@ func (w *podWorker) latest() *corev1.Pod {
 	return w.pod
 }
 
+// update keeps the newest version of the pod seen: from the informer, or
+// from the agent's own writes (which the informer reports later).
 func (w *podWorker) update(pod *corev1.Pod) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if olderVersion(pod.ResourceVersion, w.pod.ResourceVersion) {
+		return
+	}
 	w.pod = pod.DeepCopy()
-	w.mu.Unlock()
+}
+
+// olderVersion says whether resource version a is older than b; versions
+// that are not numbers (not etcd's) are never older.
+func olderVersion(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x < y
 }
 
 func (w *podWorker) running() bool { return !w.stopping.Load() }
@@ -137,12 +214,31 @@ func (w *podWorker) gracePeriod() time.Duration {
 	return 30 * time.Second
 }
 
+// tellReadiness reports a change of the pod's readiness to
+// Options.PodReadiness: all containers ready, initialized, not stopping.
+func (w *podWorker) tellReadiness() {
+	tell := w.agent.opts.PodReadiness
+	if tell == nil {
+		return
+	}
+	ready := w.initialized.Load() && !w.stopping.Load() && w.port != 0
+	for _, r := range w.runners {
+		r.mu.Lock()
+		ready = ready && r.ready
+		r.mu.Unlock()
+	}
+	if w.toldReady.Swap(ready) != ready {
+		tell(w.latest(), net.JoinHostPort(w.agent.opts.Address, strconv.Itoa(w.port)), ready)
+	}
+}
+
 // terminate stops every container (SIGTERM, SIGKILL after the grace
 // period) and, when the pod is being deleted, completes the deletion.
 func (w *podWorker) terminate(deletePod bool) {
 	w.terminateOnce.Do(func() {
 		<-w.started // its runners are all counted in wg
 		w.stopping.Store(true)
+		w.tellReadiness() // no new request for a pod that is stopping
 		w.cancel()
 		w.wg.Wait()
 		if deletePod {
@@ -162,6 +258,7 @@ func (w *podWorker) terminate(deletePod bool) {
 }
 
 func (w *podWorker) notify() {
+	w.tellReadiness()
 	select {
 	case w.statusCh <- struct{}{}:
 	default:
@@ -169,7 +266,12 @@ func (w *podWorker) notify() {
 }
 
 // statusLoop writes the pod's status whenever a container's changes.
-func (w *podWorker) statusLoop() {
+func (w *podWorker) statusLoop(published <-chan struct{}) {
+	select {
+	case <-published:
+	case <-w.done:
+		return
+	}
 	for {
 		select {
 		case <-w.statusCh:
@@ -211,7 +313,7 @@ func (w *podWorker) syncStatus(ctx context.Context) error {
 		}
 		w.mu.Lock()
 		w.lastStatus = updated.Status.DeepCopy()
-		if updated.ResourceVersion > w.pod.ResourceVersion || len(updated.ResourceVersion) > len(w.pod.ResourceVersion) {
+		if !olderVersion(updated.ResourceVersion, w.pod.ResourceVersion) {
 			w.pod = updated
 		}
 		w.mu.Unlock()
@@ -223,7 +325,15 @@ func (w *podWorker) syncStatus(ctx context.Context) error {
 // kubelet does (phase rules from kubelet's getPhase).
 func (w *podWorker) podStatus(old corev1.PodStatus) corev1.PodStatus {
 	st := *old.DeepCopy()
-	st.ContainerStatuses = nil
+	st.ContainerStatuses, st.InitContainerStatuses = nil, nil
+	initFailed := false
+	for _, r := range w.initRunners {
+		cs := r.status()
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
+		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && w.restartPolicy == corev1.RestartPolicyNever {
+			initFailed = true
+		}
+	}
 	var running, waiting, stopped, succeeded, failed int
 	var unready []string
 	for _, r := range w.runners {
@@ -248,8 +358,11 @@ func (w *podWorker) podStatus(old corev1.PodStatus) corev1.PodStatus {
 			unready = append(unready, cs.Name)
 		}
 	}
+	initialized := w.initialized.Load()
 	switch {
-	case waiting > 0:
+	case initFailed:
+		st.Phase = corev1.PodFailed
+	case !initialized || waiting > 0:
 		st.Phase = corev1.PodPending
 	case running > 0:
 		st.Phase = corev1.PodRunning
@@ -272,7 +385,17 @@ func (w *podWorker) podStatus(old corev1.PodStatus) corev1.PodStatus {
 		msg = fmt.Sprintf("containers with unready status: %v", unready)
 	}
 	setCondition(&st, corev1.PodReadyToStartContainers, true, "", "")
-	setCondition(&st, corev1.PodInitialized, true, "", "")
+	initMsg := ""
+	if !initialized {
+		var pending []string
+		for _, cs := range st.InitContainerStatuses {
+			if t := cs.State.Terminated; t == nil || t.ExitCode != 0 {
+				pending = append(pending, cs.Name)
+			}
+		}
+		initMsg = fmt.Sprintf("containers with incomplete status: %v", pending)
+	}
+	setCondition(&st, corev1.PodInitialized, initialized, "ContainersNotInitialized", initMsg)
 	setCondition(&st, corev1.ContainersReady, ready, "ContainersNotReady", msg)
 	setCondition(&st, corev1.PodReady, ready, "ContainersNotReady", msg)
 	return st

@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"io"
 	"syscall"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Provider runs containers. It only pulls images and starts, signals,
@@ -13,10 +16,16 @@ type Provider interface {
 	// Name is the container ID scheme shown in pod status ("process", "docker").
 	Name() string
 	// PullImage makes ref available and returns its identity and run config.
-	PullImage(ctx context.Context, ref string) (ImageInfo, error)
+	// With pull policy Never it only looks locally, and fails with
+	// ErrNeverPull when the image is not there.
+	PullImage(ctx context.Context, ref string, policy corev1.PullPolicy) (ImageInfo, error)
 	// Start creates and starts a container.
 	Start(ctx context.Context, cfg ContainerConfig) (Container, error)
 }
+
+// ErrNeverPull is PullImage's error for an image that is not present
+// locally under pull policy Never.
+var ErrNeverPull = errors.New("image not present with pull policy of Never")
 
 // ImageInfo is an image's identity and its run configuration.
 type ImageInfo struct {
@@ -36,8 +45,16 @@ type ContainerConfig struct {
 	Argv       []string // entrypoint+cmd after Kubernetes' command/args rules
 	Env        []string // KEY=VALUE, image env first, pod env last
 	WorkingDir string
-	// Port is the port the pod listens on (host network).
-	Port           int
+	// Port is the pod's loopback port: where the gateway reaches it.
+	Port int
+	// ContainerPort is the port the container declares (0: none). A
+	// provider that gives containers their own network runs them with PORT
+	// set to it (8080 when none) and publishes it on 127.0.0.1:Port.
+	ContainerPort int
+	// User is securityContext.runAsUser ("" when unset).
+	User string
+	// PodUID labels the container with its pod.
+	PodUID         string
 	Stdout, Stderr io.Writer
 	// MemoryLimit (bytes) and CPULimit (millicores) are 0 when unlimited.
 	MemoryLimit int64
@@ -54,6 +71,14 @@ type Container interface {
 	Exit() ExitStatus
 	// Exec runs argv inside the container and returns its exit code and output.
 	Exec(ctx context.Context, argv []string) (int, []byte, error)
+}
+
+// DirectAddresser is a Container with a network address of its own. Probes
+// and hooks go there, to the container's port, rather than through the
+// pod's published loopback port, whose proxy accepts connections before the
+// application listens.
+type DirectAddresser interface {
+	DirectAddress() (host string, port int)
 }
 
 // ExitStatus tells how a container ended.

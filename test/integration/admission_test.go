@@ -77,6 +77,8 @@ func TestValidationMessages(t *testing.T) {
 	}{
 		{"traffic sums to 110", ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n  traffic:\n  - percent: 60\n    revisionName: foo-00001\n  - percent: 50\n    latestRevision: true\n"),
 			"Traffic targets sum to 110, want 100: spec.traffic"},
+		{"v1alpha1 (schemaless in the CRD) is validated too", strings.Replace(ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n  traffic:\n  - percent: 60\n    revisionName: foo-00001\n  - percent: 50\n    latestRevision: true\n"), "serving.knative.dev/v1\n", "serving.knative.dev/v1alpha1\n", 1),
+			"Traffic targets sum to 110, want 100: spec.traffic"},
 		{"traffic sums to 90", ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n  traffic:\n  - percent: 90\n    latestRevision: true\n"),
 			"Traffic targets sum to 90, want 100: spec.traffic"},
 		{"percent above 100", ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n  traffic:\n  - percent: 101\n    latestRevision: true\n"),

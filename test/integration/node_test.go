@@ -16,9 +16,11 @@ import (
 
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/nodetest"
+	"github.com/knd-dev/knd/test/kndtest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -53,17 +55,7 @@ func namespace(t *testing.T, name string) string {
 // poll calls cond until it returns true or the deadline passes.
 func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s; last state: %s", what, timeout, last)
+	kndtest.Poll(t, timeout, what, cond)
 }
 
 func podURL(pod *corev1.Pod) string {
@@ -329,6 +321,105 @@ func TestMissingImage(t *testing.T) {
 		return w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") &&
 			strings.Contains(w.Message, "dev.local/does-not-exist:v1 is not in the local store") &&
 			p.Status.Phase == corev1.PodPending, fmt.Sprintf("%+v", w)
+	})
+}
+
+// A container over its memory limit is OOM-killed (where cgroup v1 is
+// writable, as knd's start-up note says) and its pod says so.
+func TestMemoryLimitOOMKilled(t *testing.T) {
+	if strings.Contains(knd.Output.String(), "limits are not enforced") {
+		t.Skip("this machine has no writable cgroup v1 memory and cpu controllers")
+	}
+	importTestServer(t)
+	ns := namespace(t, "node-oom")
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
+	pod := testPod("hog", map[string]string{"ALLOC_MB": "256"}, func(p *corev1.Pod) {
+		p.Spec.RestartPolicy = corev1.RestartPolicyNever
+		p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}
+	})
+	if _, err := pods.Create(testContext(t), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "OOMKilled", func() (bool, string) {
+		p, err := pods.Get(testContext(t), "hog", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		term := p.Status.ContainerStatuses[0].State.Terminated
+		return term != nil && term.Reason == "OOMKilled" && term.ExitCode == 137 && p.Status.Phase == corev1.PodFailed,
+			fmt.Sprintf("%s %+v", p.Status.Phase, p.Status.ContainerStatuses[0].State)
+	})
+}
+
+// Init containers run in order, each to success, before the containers;
+// one that fails under restartPolicy Never fails the pod, and its
+// containers never start.
+func TestInitContainers(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "node-init")
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
+	withInit := func(name string, initArgs ...string) *corev1.Pod {
+		return testPod(name, nil, func(p *corev1.Pod) {
+			for i, a := range initArgs {
+				p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{
+					Name: fmt.Sprintf("init-%d", i), Image: testImage, Args: []string{a}})
+			}
+		})
+	}
+	ok := withInit("init-ok", "true", "true")
+	failing := withInit("init-fails", "true", "false")
+	failing.Spec.RestartPolicy = corev1.RestartPolicyNever
+	for _, p := range []*corev1.Pod{ok, failing} {
+		if _, err := pods.Create(testContext(t), p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll(t, 30*time.Second, "initialized and ready", func() (bool, string) {
+		p, err := pods.Get(testContext(t), "init-ok", metav1.GetOptions{})
+		if err != nil || len(p.Status.InitContainerStatuses) != 2 {
+			return false, fmt.Sprint(err)
+		}
+		for _, cs := range p.Status.InitContainerStatuses {
+			if t := cs.State.Terminated; t == nil || t.ExitCode != 0 || t.Reason != "Completed" {
+				return false, fmt.Sprintf("%s: %+v", cs.Name, cs.State)
+			}
+		}
+		return isReady(p), fmt.Sprint(p.Status.Conditions)
+	})
+	poll(t, 30*time.Second, "failed init", func() (bool, string) {
+		p, err := pods.Get(testContext(t), "init-fails", metav1.GetOptions{})
+		if err != nil || len(p.Status.InitContainerStatuses) != 2 {
+			return false, fmt.Sprint(err)
+		}
+		term := p.Status.InitContainerStatuses[1].State.Terminated
+		app := p.Status.ContainerStatuses[0].State.Waiting
+		return p.Status.Phase == corev1.PodFailed && term != nil && term.ExitCode == 1 && app != nil && app.Reason == "PodInitializing",
+			fmt.Sprintf("%s %+v %+v", p.Status.Phase, p.Status.InitContainerStatuses, p.Status.ContainerStatuses)
+	})
+	out, err := knd.Kubectl(t, "", "get", "pod", "-n", ns, "init-fails")
+	if err != nil || !strings.Contains(out, "Init:Error") {
+		t.Errorf("kubectl get pod:\n%s %v", out, err)
+	}
+}
+
+func TestImageNeverPulled(t *testing.T) {
+	ns := namespace(t, "node-never")
+	pods := knd.Clientset(t).CoreV1().Pods(ns)
+	pod := testPod("never", nil, func(p *corev1.Pod) {
+		p.Spec.Containers[0].Image = "example.com/absent:v1"
+		p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+	})
+	if _, err := pods.Create(testContext(t), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "ErrImageNeverPull", func() (bool, string) {
+		p, err := pods.Get(testContext(t), "never", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "ErrImageNeverPull" &&
+			w.Message == `Container image "example.com/absent:v1" is not present with pull policy of Never`, fmt.Sprintf("%+v", w)
 	})
 }
 

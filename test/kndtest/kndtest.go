@@ -56,7 +56,9 @@ type Server struct {
 	APIPort      int
 	GatewayPort  int
 	MetricsPort  int
-	cmd          *exec.Cmd
+	// ExtraArgs are more `knd server` flags, such as --runtime=docker.
+	ExtraArgs []string
+	cmd       *exec.Cmd
 	// Output is what the server printed.
 	Output     *nodetest.SyncBuffer
 	exited     chan error
@@ -91,8 +93,8 @@ func FreePort() (int, error) {
 // Start runs `knd server` and waits for its ready line.
 func (s *Server) Start() error {
 	s.Output = &nodetest.SyncBuffer{}
-	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort), "--gateway-port", fmt.Sprint(s.GatewayPort),
-		"--gateway-metrics-port", fmt.Sprint(s.MetricsPort))
+	s.cmd = exec.Command(s.Bin, append([]string{"server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort), "--gateway-port", fmt.Sprint(s.GatewayPort),
+		"--gateway-metrics-port", fmt.Sprint(s.MetricsPort)}, s.ExtraArgs...)...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -157,6 +159,16 @@ func (s *Server) Kubectl(t testing.TB, stdin string, args ...string) (string, er
 	return string(out), err
 }
 
+// Knd runs `knd ARGS...` against the server, as a user whose KUBECONFIG is
+// unset, and returns what it printed on stdout and stderr.
+func (s *Server) Knd(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(s.Bin, args...)
+	cmd.Env = append(os.Environ(), "KND_DATA_DIR="+s.DataDir, "KUBECONFIG=")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // Dynamic is a dynamic client for the server.
 func (s *Server) Dynamic(t testing.TB) dynamic.Interface {
 	t.Helper()
@@ -195,9 +207,13 @@ func (s *Server) Pid() int {
 // RunShared is a TestMain body: it starts one server, hands it to set (the
 // package's shared variable), runs the tests, stops the server and removes
 // its data dir when they passed (kept for inspection when they failed).
-func RunShared(m *testing.M, set func(*Server)) int {
+func RunShared(m *testing.M, set func(*Server)) int { return RunSharedWith(m, nil, set) }
+
+// RunSharedWith is RunShared for a server started with more flags.
+func RunSharedWith(m *testing.M, extraArgs []string, set func(*Server)) int {
 	s, err := New()
 	if err == nil {
+		s.ExtraArgs = extraArgs
 		err = s.Start()
 	}
 	if err != nil {
@@ -211,4 +227,11 @@ func RunShared(m *testing.M, set func(*Server)) int {
 		os.RemoveAll(s.DataDir)
 	}
 	return code
+}
+
+// Poll calls cond every 50 ms until it returns true; when timeout passes
+// first, it fails t with what was awaited and cond's last state.
+func Poll(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	nodetest.Poll(t, timeout, what, cond)
 }

@@ -205,10 +205,8 @@ func (s *Store) Resolve(ctx context.Context, ref string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, local := range localRegistries {
-		if r.Context().RegistryStr() == local {
-			return nil, fmt.Errorf("%w: %s is not in the local store (load it with `knd image import`)", ErrNotFound, ref)
-		}
+	if IsLocalOnly(r) {
+		return nil, fmt.Errorf("%w: %s is not in the local store (load it with `knd image import`)", ErrNotFound, ref)
 	}
 	img, err := remote.Image(r, remote.WithContext(ctx))
 	if err != nil {
@@ -489,4 +487,36 @@ func (s *Store) importOCILayout(path, ref string) ([]Image, error) {
 		out = append(out, *im)
 	}
 	return out, nil
+}
+
+// WriteDockerTarball writes im as a `docker save` tarball tagged with its
+// reference, which a Docker engine loads with `docker load`.
+func (s *Store) WriteDockerTarball(im *Image, w io.Writer) error {
+	tag, err := name.NewTag(im.Ref)
+	if err != nil {
+		return err
+	}
+	return s.locked(func() error { return tarball.Write(tag, im.img, w) })
+}
+
+// IsLocalOnly says whether r names a registry that upstream never
+// resolves (ko.local, dev.local, kind.local): such images only come from a
+// local store.
+func IsLocalOnly(r name.Reference) bool {
+	for _, local := range localRegistries {
+		if r.Context().RegistryStr() == local {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigDigest is the digest of the image's config, which Docker engines
+// use as the image ID.
+func (im *Image) ConfigDigest() string {
+	h, err := im.img.ConfigName()
+	if err != nil {
+		return ""
+	}
+	return h.String()
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/image"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Provider runs containers as local processes.
@@ -28,6 +30,8 @@ type Provider struct {
 	images *image.Store
 	// isolate is true when processes get a changed root and namespaces.
 	isolate bool
+	// limits is true when memory and CPU limits are enforced (cgroup v1).
+	limits bool
 
 	mu     sync.Mutex
 	rootfs map[string]string // image digest → unpacked tree
@@ -36,17 +40,33 @@ type Provider struct {
 // New returns a provider that takes images from store. Isolation (chroot,
 // mount and PID namespaces) is used when knd runs as root.
 func New(store *image.Store) *Provider {
-	return &Provider{images: store, isolate: os.Geteuid() == 0, rootfs: map[string]string{}}
+	return &Provider{images: store, isolate: os.Geteuid() == 0, limits: limitsSupported(), rootfs: map[string]string{}}
 }
 
 // Isolated says whether containers run in their own root and namespaces.
 func (p *Provider) Isolated() bool { return p.isolate }
 
+// LimitsEnforced says whether memory and CPU limits are enforced: with
+// writable cgroup v1 memory and cpu controllers.
+func (p *Provider) LimitsEnforced() bool { return p.limits }
+
 func (p *Provider) Name() string { return "process" }
 
 // PullImage resolves ref from the store (or its registry) and unpacks it.
-func (p *Provider) PullImage(ctx context.Context, ref string) (node.ImageInfo, error) {
-	im, err := p.images.Resolve(ctx, ref)
+// Images present in the store are used whatever the pull policy: knd does
+// not refresh them from their registry (pull policy Always).
+func (p *Provider) PullImage(ctx context.Context, ref string, policy corev1.PullPolicy) (node.ImageInfo, error) {
+	resolve := p.images.Resolve
+	if policy == corev1.PullNever {
+		resolve = func(_ context.Context, ref string) (*image.Image, error) {
+			im, err := p.images.Lookup(ref)
+			if errors.Is(err, image.ErrNotFound) {
+				return nil, fmt.Errorf("%w: %s", node.ErrNeverPull, ref)
+			}
+			return im, err
+		}
+	}
+	im, err := resolve(ctx, ref)
 	if err != nil {
 		return node.ImageInfo{}, err
 	}
@@ -88,17 +108,33 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		return nil, err
 	}
 	c := &container{id: cfg.Name, root: root, env: cfg.Env, wd: wd, isolate: p.isolate, done: make(chan struct{})}
-	cmd := c.command(exe, cfg.Argv)
-	cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
-	err = cmd.Start()
+	if p.limits && (cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
+		if c.cgroup, err = newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit); err != nil {
+			return nil, fmt.Errorf("setting resource limits: %w", err)
+		}
+	}
+	start := func() (*exec.Cmd, error) {
+		newCmd := func() *exec.Cmd {
+			cmd := c.command(exe, cfg.Argv)
+			cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
+			return cmd
+		}
+		if c.cgroup != nil {
+			return startInCgroup(newCmd, c.cgroup)
+		}
+		cmd := newCmd()
+		return cmd, cmd.Start()
+	}
+	cmd, err := start()
 	if err != nil && p.isolate && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL)) {
 		// Namespaces can be refused inside another container; fall back.
 		c.isolate = false
-		cmd = c.command(exe, cfg.Argv)
-		cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
-		err = cmd.Start()
+		cmd, err = start()
 	}
 	if err != nil {
+		if c.cgroup != nil {
+			c.cgroup.remove()
+		}
 		return nil, err
 	}
 	c.cmd = cmd
@@ -113,8 +149,56 @@ type container struct {
 	wd      string
 	isolate bool
 	cmd     *exec.Cmd
+	cgroup  *cgroup // nil without limits
 	done    chan struct{}
 	exit    node.ExitStatus
+}
+
+// startInCgroup starts a command stopped at its exec (traced), moves it
+// into cg and lets it run, so that none of its own code runs outside its
+// limits.
+func startInCgroup(newCmd func() *exec.Cmd, cg *cgroup) (*exec.Cmd, error) {
+	// ptrace requests must come from the thread that started the child.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := newCmd()
+	cmd.SysProcAttr.Ptrace = true
+	if err := cmd.Start(); errors.Is(err, syscall.EPERM) {
+		// Tracing refused (a seccomp profile, say): join right after the
+		// start instead, which leaves the process's first instructions
+		// outside its limits.
+		cmd = newCmd()
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		if err := cg.add(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait() // reap it
+			return nil, fmt.Errorf("joining its cgroup: %w", err)
+		}
+		return cmd, nil
+	} else if err != nil {
+		return nil, err
+	}
+	pid := cmd.Process.Pid
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, syscall.WALL, nil); err != nil || !ws.Stopped() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // reap it
+		return nil, fmt.Errorf("starting %s: not stopped at exec (%v, status %v)", cmd.Path, err, ws)
+	}
+	joinErr := cg.add(pid)
+	if err := syscall.PtraceDetach(pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // reap it
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	if joinErr != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // reap it
+		return nil, fmt.Errorf("joining its cgroup: %w", joinErr)
+	}
+	return cmd, nil
 }
 
 // command builds the exec.Cmd for argv with exe resolved inside the root.
@@ -147,6 +231,10 @@ func (c *container) wait() {
 		}
 	} else if err != nil {
 		st.Code, st.Message = 128, err.Error()
+	}
+	if c.cgroup != nil {
+		st.OOMKilled = st.Code == 128+int(syscall.SIGKILL) && c.cgroup.oomKilled()
+		c.cgroup.remove()
 	}
 	c.exit = st
 	close(c.done)

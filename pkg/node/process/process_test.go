@@ -2,9 +2,9 @@ package process_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,6 +16,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"github.com/knd-dev/knd/pkg/node/process"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func setup(t *testing.T) (*process.Provider, node.ImageInfo) {
@@ -29,20 +30,11 @@ func setup(t *testing.T) (*process.Provider, node.ImageInfo) {
 		t.Fatal(err)
 	}
 	p := process.New(store)
-	img, err := p.PullImage(context.Background(), "dev.local/testserver:v1")
+	img, err := p.PullImage(context.Background(), "dev.local/testserver:v1", corev1.PullIfNotPresent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p, img
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func get(url string) (string, error) {
@@ -57,7 +49,7 @@ func get(url string) (string, error) {
 
 func TestRunServeExecAndStop(t *testing.T) {
 	p, img := setup(t)
-	port := freePort(t)
+	port := nodetest.FreePort(t)
 	out := &nodetest.SyncBuffer{}
 	c, err := p.Start(context.Background(), node.ContainerConfig{
 		Name: "t_run", Image: img, Argv: img.Entrypoint, WorkingDir: "/work",
@@ -123,7 +115,7 @@ func TestExitCodesAndKill(t *testing.T) {
 
 	out = &nodetest.SyncBuffer{}
 	c, err = p.Start(context.Background(), node.ContainerConfig{Name: "t_kill", Image: img,
-		Argv: img.Entrypoint, Env: []string{"IGNORE_SIGTERM=1", fmt.Sprintf("PORT=%d", freePort(t))}, Stdout: out, Stderr: out})
+		Argv: img.Entrypoint, Env: []string{"IGNORE_SIGTERM=1", fmt.Sprintf("PORT=%d", nodetest.FreePort(t))}, Stdout: out, Stderr: out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,5 +144,60 @@ func TestMissingExecutable(t *testing.T) {
 		Argv: []string{"nope"}, Env: []string{"PATH=/bin"}, Stdout: io.Discard, Stderr: io.Discard})
 	if err == nil || err.Error() != `exec: "nope": executable file not found in $PATH` {
 		t.Fatalf("start: %v", err)
+	}
+}
+
+// A process over its memory limit is OOM-killed and says so; one within it
+// runs until stopped.
+func TestMemoryLimit(t *testing.T) {
+	p, img := setup(t)
+	if !p.LimitsEnforced() {
+		t.Skip("no writable cgroup v1 memory and cpu controllers: limits are not enforced here")
+	}
+	start := func(name, allocMB string) (node.Container, *nodetest.SyncBuffer) {
+		t.Helper()
+		out := &nodetest.SyncBuffer{}
+		c, err := p.Start(context.Background(), node.ContainerConfig{
+			Name: name, Image: img, Argv: img.Entrypoint, MemoryLimit: 64 << 20, CPULimit: 500,
+			Env:    []string{"ALLOC_MB=" + allocMB, "PORT=" + fmt.Sprint(nodetest.FreePort(t))},
+			Stdout: out, Stderr: out,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Signal(syscall.SIGKILL); <-c.Done() })
+		return c, out
+	}
+	hog, _ := start("t_oom", "256")
+	select {
+	case <-hog.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("256 MiB under a 64 MiB limit kept running")
+	}
+	if ex := hog.Exit(); !ex.OOMKilled || ex.Code != 137 {
+		t.Errorf("256 MiB under a 64 MiB limit: %+v, want OOMKilled with 137", ex)
+	}
+	fits, out := start("t_fits", "16")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "allocated 16 MiB") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := fits.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-fits.Done()
+	if ex := fits.Exit(); ex.OOMKilled || ex.Code != 0 || !strings.Contains(out.String(), "allocated 16 MiB") {
+		t.Errorf("16 MiB under a 64 MiB limit: %+v, output %q", ex, out.String())
+	}
+}
+
+// Pull policy Never looks only in the store.
+func TestPullPolicyNever(t *testing.T) {
+	p, _ := setup(t)
+	if _, err := p.PullImage(context.Background(), "dev.local/testserver:v1", corev1.PullNever); err != nil {
+		t.Errorf("a stored image under Never: %v", err)
+	}
+	if _, err := p.PullImage(context.Background(), "example.com/absent:v1", corev1.PullNever); !errors.Is(err, node.ErrNeverPull) {
+		t.Errorf("an absent image under Never: %v, want ErrNeverPull", err)
 	}
 }

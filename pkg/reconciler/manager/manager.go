@@ -5,10 +5,7 @@ package manager
 import (
 	"context"
 
-	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
-	networkingv1alpha1 "github.com/knd-dev/knd/pkg/apis/networking/v1alpha1"
-	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
-	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
+	"github.com/knd-dev/knd/pkg/apis/scheme"
 	"github.com/knd-dev/knd/pkg/autoscaler"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/reconciler/configuration"
@@ -18,7 +15,6 @@ import (
 	"github.com/knd-dev/knd/pkg/reconciler/route"
 	"github.com/knd-dev/knd/pkg/reconciler/service"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,18 +24,7 @@ import (
 )
 
 // Scheme knows the built-in types and knd's serving types.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, servingv1.AddToScheme, servingv1beta1.AddToScheme,
-		autoscalingv1alpha1.AddToScheme, networkingv1alpha1.AddToScheme,
-	} {
-		if err := add(s); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
-}
+func Scheme() (*runtime.Scheme, error) { return scheme.New() }
 
 // Start runs the reconcilers and the autoscaler until ctx ends; the returned channel reports
 // the manager's end.

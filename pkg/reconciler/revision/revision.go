@@ -5,6 +5,7 @@ package revision
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
 	"github.com/knd-dev/knd/pkg/apis/duck"
@@ -177,6 +178,9 @@ func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision,
 		conds.MarkTrue(servingv1.ConditionResourcesAvailable)
 		conds.MarkTrue(servingv1.ConditionContainerHealthy)
 		conds.MarkTrue(servingv1.ConditionActive)
+		if len(rev.Status.ContainerStatuses) == 0 {
+			return r.recordDigests(ctx, rev)
+		}
 		return nil
 	case desired == 0:
 		// Scaled to zero: a revision that was ready stays ready.
@@ -225,6 +229,47 @@ func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision,
 	deploying(conds, servingv1.ConditionResourcesAvailable)
 	deploying(conds, servingv1.ConditionContainerHealthy)
 	return nil
+}
+
+// recordDigests sets status.containerStatuses from a running pod: the
+// digest each container's image resolved to, as upstream records when it
+// resolves tags (knd resolves them when the first pod pulls the image).
+func (r *Reconciler) recordDigests(ctx context.Context, rev *servingv1.Revision) error {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(rev.Namespace),
+		client.MatchingLabels{servingv1.RevisionLabelKey: rev.Name}); err != nil {
+		return err
+	}
+	for _, pod := range pods.Items {
+		var statuses []servingv1.ContainerStatus
+		for _, cs := range pod.Status.ContainerStatuses {
+			if digest := imageDigest(cs.ImageID); digest != "" {
+				statuses = append(statuses, servingv1.ContainerStatus{Name: cs.Name, ImageDigest: digest})
+			}
+		}
+		if len(statuses) > 0 && len(statuses) == len(pod.Status.ContainerStatuses) {
+			rev.Status.ContainerStatuses = statuses
+			return nil
+		}
+	}
+	return nil
+}
+
+// imageDigest turns a pod's imageID ("knd://dev.local/app:v1@sha256:...",
+// "docker-pullable://repo@sha256:...") into upstream's "repo@sha256:...".
+func imageDigest(imageID string) string {
+	if i := strings.Index(imageID, "://"); i >= 0 {
+		imageID = imageID[i+3:]
+	}
+	repo, digest, ok := strings.Cut(imageID, "@")
+	if !ok || !strings.HasPrefix(digest, "sha256:") {
+		return ""
+	}
+	// Drop a tag: a colon after the last slash.
+	if colon := strings.LastIndex(repo, ":"); colon > strings.LastIndex(repo, "/") {
+		repo = repo[:colon]
+	}
+	return repo + "@" + digest
 }
 
 // deploying marks a condition Unknown while pods come up, unless it has

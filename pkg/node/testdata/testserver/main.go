@@ -15,10 +15,17 @@
 // GET /slow?ms=N    answers after N ms; with MAX_CONCURRENCY=M set, 500
 //
 //	when more than M requests are in flight at once
+//
+// GET /proto       the request's protocol (HTTP/1.1, HTTP/2.0)
+// GET /upgrade     with "Upgrade: echo": 101, then echoes the connection's bytes
+//
+// The server also speaks HTTP/2 without TLS (prior knowledge), as an h2c
+// port needs.
 package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -40,13 +47,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "exiting with %d as asked\n", n)
 		os.Exit(n)
 	}
-	if mb, _ := strconv.Atoi(os.Getenv("ALLOC_MB")); mb > 0 {
-		buf := make([]byte, mb<<20)
-		for i := range buf {
-			buf[i] = 1
-		}
-		fmt.Printf("allocated %d MiB\n", len(buf)>>20)
-	}
+	// Handle SIGTERM before printing anything a test waits for: as PID 1 of
+	// its namespace, the process would otherwise ignore a SIGTERM that
+	// arrives before the handler (Go then exits with 2).
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 	go func() {
@@ -59,6 +62,13 @@ func main() {
 			os.Exit(0)
 		}
 	}()
+	if mb, _ := strconv.Atoi(os.Getenv("ALLOC_MB")); mb > 0 {
+		buf := make([]byte, mb<<20)
+		for i := range buf {
+			buf[i] = 1
+		}
+		fmt.Printf("allocated %d MiB\n", len(buf)>>20)
+	}
 	var failing atomic.Bool
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +103,22 @@ func main() {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "slept %d ms on %s\n", ms, os.Getenv("HOSTNAME"))
 	})
+	mux.HandleFunc("/proto", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, r.Proto) })
+	mux.HandleFunc("/upgrade", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		buf.Flush()
+		io.Copy(conn, buf)
+	})
 	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { failing.Store(true) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if failing.Load() {
@@ -101,7 +127,10 @@ func main() {
 	})
 	addr := ":" + os.Getenv("PORT")
 	fmt.Printf("listening on %s\n", addr)
-	if err := http.ListenAndServe(addr, mux); err != nil {
+	srv := &http.Server{Addr: addr, Handler: mux, Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -1,0 +1,144 @@
+// Package docker runs knd with --runtime=docker and checks that pods are
+// real containers of the engine that behave as the process provider's do.
+// Without an engine every test skips, saying so.
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/knd-dev/knd/pkg/node/docker"
+	"github.com/knd-dev/knd/pkg/node/nodetest"
+	"github.com/knd-dev/knd/test/kndtest"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+const testImage = "dev.local/testserver:docker"
+
+var knd *kndtest.Server
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	if !docker.Available(context.Background()) {
+		fmt.Println("no Docker engine answers (DOCKER_HOST or /var/run/docker.sock): skipping the docker runtime tests")
+		os.Exit(m.Run())
+	}
+	os.Exit(kndtest.RunSharedWith(m, []string{"--runtime=docker"}, func(s *kndtest.Server) { knd = s }))
+}
+
+func needServer(t *testing.T) {
+	t.Helper()
+	if knd == nil {
+		t.Skip("no Docker engine answers: the docker runtime is not tested")
+	}
+}
+
+func importImage(t *testing.T) {
+	t.Helper()
+	bin := nodetest.BuildTestServer(t, t.TempDir())
+	out, err := knd.Knd(t, "image", "import", bin, "--name", testImage)
+	if err != nil || !strings.Contains(out, "loaded into the Docker engine too") {
+		t.Fatalf("knd image import: %v\n%s", err, out)
+	}
+}
+
+func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	kndtest.Poll(t, timeout, what, cond)
+}
+
+func viaGateway(host string) (int, string, error) {
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort), nil)
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// A Knative Service runs as engine containers: it becomes Ready, answers
+// through the gateway from zero, and its pod is the engine's container.
+func TestServiceRunsAsContainers(t *testing.T) {
+	needServer(t)
+	importImage(t)
+	if out, err := knd.Knd(t, "service", "create", "web", "--image", testImage, "--env", "GREETING=containers", "--scale-min", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	code, body, err := viaGateway("web.default.example.com")
+	if code != 200 || !strings.HasSuffix(body, " containers\n") {
+		t.Fatalf("gateway: %d %q %v", code, body, err)
+	}
+	// Two pods, both listening on 8080 inside their own network namespace.
+	pods, err := knd.Clientset(t).CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "serving.knative.dev/service=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "two ready pods", func() (bool, string) {
+		pods, err = knd.Clientset(t).CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "serving.knative.dev/service=web"})
+		ready := 0
+		for _, p := range pods.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return err == nil && ready == 2, fmt.Sprint(ready, err)
+	})
+	for _, p := range pods.Items {
+		cs := p.Status.ContainerStatuses[0]
+		if !strings.HasPrefix(cs.ContainerID, "docker://") || !strings.HasPrefix(cs.ImageID, "docker-pullable://") {
+			t.Errorf("pod %s: container %q image %q", p.Name, cs.ContainerID, cs.ImageID)
+		}
+		id := strings.TrimPrefix(cs.ContainerID, "docker://")
+		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Running}} {{index .Config.Labels \"knd.dev/pod-uid\"}}", id).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "true "+string(p.UID) {
+			t.Errorf("docker inspect %s: %v %s", id, err, out)
+		}
+		logs, err := knd.Kubectl(t, "", "logs", "-n", "default", p.Name)
+		if err != nil || !strings.Contains(logs, "listening on :8080") {
+			t.Errorf("kubectl logs %s: %v %s", p.Name, err, logs)
+		}
+	}
+}
+
+// A container over its memory limit shows as OOMKilled on its pod.
+func TestOOMKilledPod(t *testing.T) {
+	needServer(t)
+	importImage(t)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "hog", Namespace: "default"},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
+			Name: "hog", Image: testImage, Env: []corev1.EnvVar{{Name: "ALLOC_MB", Value: "256"}},
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resourceQuantity("32Mi")}},
+		}}},
+	}
+	pods := knd.Clientset(t).CoreV1().Pods("default")
+	if _, err := pods.Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "OOMKilled", func() (bool, string) {
+		p, err := pods.Get(context.Background(), "hog", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		term := p.Status.ContainerStatuses[0].State.Terminated
+		return term != nil && term.Reason == "OOMKilled" && term.ExitCode == 137, fmt.Sprintf("%+v", p.Status.ContainerStatuses[0].State)
+	})
+}
+
+func resourceQuantity(s string) resource.Quantity { return resource.MustParse(s) }

@@ -1,0 +1,39 @@
+// Package e2e replays the tutorials in ../shared/seeds against a running
+// knd, step by step, asserting what each step shows. With -tutorial=FILE it
+// also writes the commands and their real output as the user guide
+// (`make tutorial` writes docs/tutorial.md), so the guide cannot drift.
+package e2e
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/knd-dev/knd/test/kndtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+var (
+	server       *kndtest.Server
+	repoRoot, _  = filepath.Abs("../..")
+	tutorialFile = flag.String("tutorial", "", "write the tutorial, with this run's output, to this file")
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
+	os.Exit(kndtest.RunShared(m, func(s *kndtest.Server) { server = s }))
+}
+
+// loadImages runs examples/load-images.sh, as the tutorial tells users to.
+func loadImages(t *testing.T) {
+	t.Helper()
+	load := exec.Command(filepath.Join(repoRoot, "examples", "load-images.sh"), server.Bin)
+	load.Env = append(os.Environ(), "KND_DATA_DIR="+server.DataDir)
+	if out, err := load.CombinedOutput(); err != nil {
+		t.Fatalf("load-images.sh: %v\n%s", err, out)
+	}
+}
