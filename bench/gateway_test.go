@@ -246,17 +246,27 @@ func shortGracePeriod(b *testing.B) {
 // BenchmarkColdStart measures the first request to a revision at zero until
 // its response, b.N times: each iteration waits for the revision to scale
 // to zero (window 6 s, grace 1 s), so keep -benchtime small (e.g. 10x).
-func BenchmarkColdStart(b *testing.B) {
+func BenchmarkColdStart(b *testing.B) { coldStart(b, "bench-cold", 0) }
+
+// BenchmarkColdStartSettled is BenchmarkColdStart with the request sent a
+// second after the last pod is gone, once the controllers have finished
+// reacting to the scale-down: what a request arriving at a revision long
+// at zero sees.
+func BenchmarkColdStartSettled(b *testing.B) { coldStart(b, "bench-cold-settled", time.Second) }
+
+// coldStart measures the first request to a revision at zero until its
+// response, settle after its last pod is gone.
+func coldStart(b *testing.B, ns string, settle time.Duration) {
 	cs := knd.Clientset(b)
 	shortGracePeriod(b)
-	benchService(b, "bench-cold", "cold", map[string]string{"autoscaling.knative.dev/window": "6s"})
+	benchService(b, ns, "cold", map[string]string{"autoscaling.knative.dev/window": "6s"})
 	gw := fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort)
 	var starts []time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
-			pods, err := cs.CoreV1().Pods("bench-cold").List(context.Background(), metav1.ListOptions{})
+			pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 			if err == nil && len(pods.Items) == 0 {
 				break
 			}
@@ -265,9 +275,10 @@ func BenchmarkColdStart(b *testing.B) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		time.Sleep(settle)
 		b.StartTimer()
 		t := time.Now()
-		if err := get(gw, "cold.bench-cold.example.com"); err != nil {
+		if err := get(gw, "cold."+ns+".example.com"); err != nil {
 			b.Fatal(err)
 		}
 		starts = append(starts, time.Since(t))

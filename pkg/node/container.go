@@ -22,10 +22,15 @@ const (
 	backoffInitial = 10 * time.Second
 	backoffMax     = 5 * time.Minute
 	backoffReset   = 10 * time.Minute
-	// fastReadyProbe is how often readiness is probed until the container is
-	// first ready: the gateway can forward as soon as a pod is Ready, so the
-	// first success should be seen within milliseconds, not a period.
-	fastReadyProbe = 20 * time.Millisecond
+	// Until a container is first ready its readiness is probed every
+	// eagerReadyProbe for its first eagerWindow (a hello-world server
+	// listens ~10 ms after exec, and a cold request waits for exactly this),
+	// then every fastReadyProbe: the gateway forwards as soon as a pod is
+	// Ready, so the first success should be seen within milliseconds, not a
+	// period.
+	eagerReadyProbe = 2 * time.Millisecond
+	eagerWindow     = 250 * time.Millisecond
+	fastReadyProbe  = 20 * time.Millisecond
 )
 
 // containerRunner keeps one container of a pod running: it pulls, starts,
@@ -322,8 +327,8 @@ func (r *containerRunner) probe(ctx context.Context, c Container) {
 // successThreshold successes in a row and (false, reason) after
 // failureThreshold failures; (false, "") means "not yet". It stops when
 // report returns false or ctx ends; the result says whether ctx is alive.
-// With fastUntilSuccess, the probe runs every fastReadyProbe until its
-// first success.
+// With fastUntilSuccess, the probe runs eagerly (see eagerReadyProbe)
+// until its first success.
 func (r *containerRunner) loop(ctx context.Context, p *prober, fastUntilSuccess bool, report func(bool, string) bool) bool {
 	t := timing(p.probe)
 	if !sleep(ctx, t.initialDelay) {
@@ -331,6 +336,7 @@ func (r *containerRunner) loop(ctx context.Context, p *prober, fastUntilSuccess 
 	}
 	successes, failures := 0, 0
 	everSucceeded := false
+	began := time.Now()
 	for {
 		ok, msg := p.check(ctx)
 		if ctx.Err() != nil {
@@ -357,6 +363,9 @@ func (r *containerRunner) loop(ctx context.Context, p *prober, fastUntilSuccess 
 		wait := t.period
 		if fastUntilSuccess && !everSucceeded {
 			wait = fastReadyProbe
+			if time.Since(began) < eagerWindow {
+				wait = eagerReadyProbe
+			}
 		}
 		if !sleep(ctx, wait) {
 			return false
