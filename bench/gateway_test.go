@@ -173,7 +173,9 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 	const workers, d = 32, 3 * time.Second
 	for i := 0; i < b.N; i++ {
 		direct, f1 := load("http://"+pod+"/", "", workers, d)
+		profiled := profileServer(b, d, "gateway")
 		via, f2 := load(fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort), "hello.bench-gw.example.com", workers, d)
+		<-profiled
 		b.ReportMetric(direct, "rps-direct")
 		b.ReportMetric(via, "rps-gateway")
 		b.ReportMetric(via/direct, "gateway/direct")
@@ -190,6 +192,40 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 			}
 		}
 	}
+}
+
+// profileServer, when KND_PPROF names the server's profiler address (the
+// server inherits it), records the server's CPU and allocations for d into
+// <name>.cpu.pprof and <name>.allocs.pprof, for finding where the
+// gateway's time goes. The channel closes when both are written.
+func profileServer(b *testing.B, d time.Duration, name string) <-chan struct{} {
+	done := make(chan struct{})
+	addr := os.Getenv("KND_PPROF")
+	if addr == "" {
+		close(done)
+		return done
+	}
+	var wg sync.WaitGroup
+	for _, kind := range []string{"profile", "allocs"} {
+		file := name + "." + map[string]string{"profile": "cpu", "allocs": "allocs"}[kind] + ".pprof"
+		wg.Go(func() {
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, int(d.Seconds())))
+			if err != nil {
+				b.Errorf("profiling the server: %v", err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(file)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, resp.Body)
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
 }
 
 // startNginx runs nginx as a reverse proxy to backend on a free port.

@@ -86,3 +86,38 @@ func TestH2CAndUpgradesPassThrough(t *testing.T) {
 		}
 	}
 }
+
+// A streamed response reaches the client as the revision writes it, not
+// when it ends.
+func TestStreamingResponsePassesThrough(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "gateway-streaming")
+	c := typedClient(t)
+	if err := c.Create(testContext(t), helloService(ns, "stream", "streaming")); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "stream", "ready", readyAt("stream-00001"))
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/stream?n=3&ms=700", knd.GatewayPort), nil)
+	req.Host = "stream.gateway-streaming.example.com"
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadString('\n')
+	firstAfter := time.Since(start)
+	if err != nil || first != "chunk 0\n" {
+		t.Fatalf("first line %q, %v", first, err)
+	}
+	rest, err := io.ReadAll(br)
+	total := time.Since(start)
+	if err != nil || string(rest) != "chunk 1\nchunk 2\n" {
+		t.Fatalf("rest %q, %v", rest, err)
+	}
+	// The last chunk is written 1.4 s after the first.
+	if total < 1400*time.Millisecond || firstAfter > total-time.Second {
+		t.Errorf("first line after %v, whole response after %v: not streamed", firstAfter, total)
+	}
+}

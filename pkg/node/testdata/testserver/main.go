@@ -17,6 +17,7 @@
 //	when more than M requests are in flight at once
 //
 // GET /proto       the request's protocol (HTTP/1.1, HTTP/2.0)
+// GET /stream?n=N&ms=M  N lines "chunk i", each flushed, M ms apart
 // GET /upgrade     with "Upgrade: echo": 101, then echoes the connection's bytes
 //
 // The server also speaks HTTP/2 without TLS (prior knowledge), as an h2c
@@ -104,6 +105,17 @@ func main() {
 		fmt.Fprintf(w, "slept %d ms on %s\n", ms, os.Getenv("HOSTNAME"))
 	})
 	mux.HandleFunc("/proto", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, r.Proto) })
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		for i := range n {
+			if i > 0 {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+			}
+			fmt.Fprintf(w, "chunk %d\n", i)
+			_ = http.NewResponseController(w).Flush()
+		}
+	})
 	mux.HandleFunc("/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "echo" {
 			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
