@@ -70,6 +70,20 @@ func newServerCommand() *cobra.Command {
 
 func runServer(ctx context.Context, o serverOptions) error {
 	start := time.Now()
+	// Everything but the gateway outlives the signal (ctx): on SIGTERM the
+	// gateway stops accepting and finishes the requests it holds while the
+	// control plane, controllers and pods still serve them; then the rest
+	// stops as runServer returns. A signal during start-up stops at once.
+	sysCtx, stopSystem := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSystem()
+	started := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			stopSystem()
+		case <-started:
+		}
+	}()
 	// The embedded components allocate in bursts (informers, OpenAPI); a
 	// tighter GC target keeps idle memory near half of Go's default for a
 	// few percent of CPU (docs/benchmarks.md). GOGC still overrides it.
@@ -89,7 +103,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	defer klog.Flush()
 
-	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: o.dataDir, BindAddress: o.bindAddress, APIPort: o.apiPort})
+	cp, err := controlplane.Start(sysCtx, controlplane.Config{DataDir: o.dataDir, BindAddress: o.bindAddress, APIPort: o.apiPort})
 	if err != nil {
 		return fmt.Errorf("control plane: %w (see %s)", err, logFile)
 	}
@@ -115,26 +129,26 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	hookOpts := webhook.Options{Host: "127.0.0.1", Port: cp.WebhookPort(), CertDir: certDir, CABundle: caBundle}
 	store := configstore.New()
-	hookErrs, err := webhook.Start(ctx, hookOpts, store)
+	hookErrs, err := webhook.Start(sysCtx, hookOpts, store)
 	if err != nil {
 		return err
 	}
-	if err := webhook.Register(ctx, client, hookOpts); err != nil {
+	if err := webhook.Register(sysCtx, client, hookOpts); err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}
-	if err := install.ApplyCRDs(ctx, cp.AdminConfig); err != nil {
+	if err := install.ApplyCRDs(sysCtx, cp.AdminConfig); err != nil {
 		return err
 	}
-	if err := install.ApplyConfig(ctx, client); err != nil {
+	if err := install.ApplyConfig(sysCtx, client); err != nil {
 		return err
 	}
-	if err := store.Start(ctx, client); err != nil {
+	if err := store.Start(sysCtx, client); err != nil {
 		return err
 	}
 	// The node agent tells the gateway (created below) the moment a
 	// revision's pod is ready or stops being ready, ahead of the API.
 	var gwRef atomic.Pointer[gateway.Gateway]
-	agent, err := newNodeAgent(ctx, o.dataDir, o.runtime, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
+	agent, err := newNodeAgent(sysCtx, o.dataDir, o.runtime, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
 		if gw, rev := gwRef.Load(), pod.Labels[servingv1.RevisionLabelKey]; gw != nil && rev != "" {
 			gw.PodReadiness(pod.Namespace, rev, pod.Name, addr, ready)
 		}
@@ -169,16 +183,17 @@ func runServer(ctx context.Context, o serverOptions) error {
 	gwRef.Store(gw)
 	kpa.Concurrency = func(ns, rev string) int { s := gw.Stats(ns, rev); return s.InFlight + s.Queued }
 	kpa.Requests = func(ns, rev string) uint64 { return gw.Stats(ns, rev).Requests }
-	ctrlDone, err := manager.Start(ctx, cp.AdminConfig, store, kpa)
+	ctrlDone, err := manager.Start(sysCtx, cp.AdminConfig, store, kpa)
 	if err != nil {
 		return fmt.Errorf("serving controllers: %w", err)
 	}
 	gwDone := make(chan error, 1)
 	go func() { gwDone <- gw.Run(ctx) }()
-	if err := gateway.Publish(ctx, client, o.bindAddress, gw.Addr().Port); err != nil {
+	if err := gateway.Publish(sysCtx, client, o.bindAddress, gw.Addr().Port); err != nil {
 		return fmt.Errorf("publishing the gateway: %w", err)
 	}
 
+	close(started)
 	fmt.Printf("knd is ready in %s\n", time.Since(start).Round(time.Millisecond))
 	fmt.Printf("  API server:  %s\n", cp.APIServerURL())
 	fmt.Printf("  gateway:     http://%s\n", gw.Addr())
@@ -189,7 +204,14 @@ func runServer(ctx context.Context, o serverOptions) error {
 
 	select {
 	case <-ctx.Done():
+		// Requests the gateway accepted (in flight or queued) finish before
+		// the pods and the control plane stop (deferred), so a restart
+		// loses none; the gateway gives them 10 s.
 		fmt.Println("knd is stopping")
+		if err := <-gwDone; err != nil {
+			klog.ErrorS(err, "gateway shutdown")
+		}
+		stopSystem()
 		return nil
 	case err := <-cp.Errors():
 		return err

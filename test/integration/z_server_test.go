@@ -14,6 +14,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
@@ -91,6 +92,32 @@ func TestRestartKeepsEverything(t *testing.T) {
 	poll(t, time.Minute, "pod ready", func() (bool, string) { return len(readyPods(t, ns, "app=keeper")) == 1, "" })
 	before := readyPods(t, ns, "app=keeper")[0]
 
+	// Requests the gateway accepted before the stop, one in flight and one
+	// queued behind it (containerConcurrency 1), are answered.
+	inflight := helloService(ns, "inflight", "")
+	inflight.Spec.Template.Spec.ContainerConcurrency = ptr.To[int64](1)
+	c := typedClient(t)
+	if err := c.Create(testContext(t), inflight); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "inflight", "ready", readyAt("inflight-00001"))
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	answers := make(chan answer, 2)
+	for range 2 {
+		go func() {
+			code, body, err := viaGateway("inflight.node-restart.example.com", "/slow?ms=1500", nil)
+			answers <- answer{code, body, err}
+		}()
+	}
+	poll(t, 30*time.Second, "a request queued behind one in flight", func() (bool, string) {
+		_, metrics, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", knd.MetricsPort))
+		return err == nil && strings.Contains(metrics, `knd_gateway_queue_depth{namespace="node-restart",revision="inflight-00001"} 1`), ""
+	})
+
 	children, _ := exec.Command("pgrep", "-P", fmt.Sprint(knd.Pid())).Output()
 	if len(strings.Fields(string(children))) == 0 {
 		t.Fatal("knd runs no pod process before the restart")
@@ -100,6 +127,11 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Fatalf("stop: %v\n%s", err, knd.Output)
 	}
 	t.Logf("stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	for range 2 {
+		if a := <-answers; a.err != nil || a.code != 200 || !strings.HasPrefix(a.body, "slept 1500 ms") {
+			t.Errorf("a request accepted before the stop got %d %q %v", a.code, a.body, a.err)
+		}
+	}
 	// Stopping knd stops every pod process it started.
 	for _, pid := range strings.Fields(string(children)) {
 		if ps, err := exec.Command("ps", "-o", "pid,stat,args", "-p", pid).CombinedOutput(); err == nil {
