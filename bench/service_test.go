@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,11 +100,61 @@ func BenchmarkServiceReady(b *testing.B) {
 }
 
 // BenchmarkHundredServicesReady creates 100 Services at once.
+// With -v it logs the API server's writes per Service while they came up.
 func BenchmarkHundredServicesReady(b *testing.B) {
 	for i := 0; i < b.N; i++ {
+		before := apiWrites(b)
+		profiled := profileServer(b, 10*time.Second, "hundred")
 		d := createServicesAndWait(b, fmt.Sprintf("bench-hundred-%d", namespaces.Add(1)), 100)
+		<-profiled
+		after := apiWrites(b)
+		var lines []string
+		total := 0.0
+		for k, v := range after {
+			if n := v - before[k]; n >= 50 {
+				lines = append(lines, fmt.Sprintf("%7.1f  %s", n/100, k))
+				total += n
+			}
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(lines)))
+		b.Logf("API writes per Service (at least 0.5): %.1f in all\n%s", total/100, strings.Join(lines, "\n"))
 		b.ReportMetric(ms(p50(d)), "ms-ready-p50")
 		b.ReportMetric(ms(percentile(d, 0.95)), "ms-ready-p95")
 		b.ReportMetric(ms(percentile(d, 1)), "ms-ready-max")
 	}
+}
+
+// apiWrites reads the API server's apiserver_request_total for mutating
+// verbs, by "VERB resource[/subresource]".
+func apiWrites(b *testing.B) map[string]float64 {
+	raw, err := knd.Clientset(b).Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	label := func(line, name string) string {
+		_, v, ok := strings.Cut(line, name+`="`)
+		if !ok {
+			return ""
+		}
+		v, _, _ = strings.Cut(v, `"`)
+		return v
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		verb := label(line, "verb")
+		if verb != "POST" && verb != "PUT" && verb != "PATCH" && verb != "DELETE" && verb != "APPLY" {
+			continue
+		}
+		key := verb + " " + label(line, "resource")
+		if sub := label(line, "subresource"); sub != "" {
+			key += "/" + sub
+		}
+		var n float64
+		fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &n)
+		out[key] += n
+	}
+	return out
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/controlplane"
 	"github.com/knd-dev/knd/pkg/gateway"
+	"github.com/knd-dev/knd/pkg/gctune"
 	"github.com/knd-dev/knd/pkg/install"
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/docker"
@@ -85,10 +85,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 		}
 	}()
 	// The embedded components allocate in bursts (informers, OpenAPI); a
-	// tighter GC target keeps idle memory near half of Go's default for a
-	// few percent of CPU (docs/benchmarks.md). GOGC still overrides it.
+	// tighter GC target keeps idle memory near half of Go's default, and
+	// Go's default while busy keeps the collector from taking a third of
+	// the CPU (docs/benchmarks.md). GOGC still overrides it.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(40)
+		go gctune.Run(ctx, gctune.Default)
 	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err

@@ -93,12 +93,12 @@ func New(opts Options) (*Gateway, error) {
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
 	g.proxy = &httputil.ReverseProxy{
-		Transport:     &retryTransport{base: transport, h2c: h2c},
+		Transport: &retryTransport{base: transport, h2c: h2c},
 		// The default FlushInterval: a response of unknown length (streamed,
 		// server-sent events) is flushed as it comes; one of known length
 		// goes out in as few writes as possible (flushing every write cost
 		// a sixth of the gateway's CPU in syscalls).
-		BufferPool:    &bufferPool{},
+		BufferPool: &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			t := pr.In.Context().Value(targetKey{}).(*target)
 			pr.SetURL(&url.URL{Scheme: "http", Host: t.addr})

@@ -339,8 +339,11 @@ func (r *Reconciler) label(ctx context.Context, route *servingv1.Route, traffic 
 	for _, tt := range route.Status.Traffic {
 		used[tt.RevisionName] = true
 	}
+	// Read-only views of the cache (a copy is made only to patch): copying
+	// every revision and configuration of the namespace on every pass made
+	// creating many services at once quadratic.
 	var revs servingv1.RevisionList
-	if err := r.Client.List(ctx, &revs, client.InNamespace(route.Namespace)); err != nil {
+	if err := r.Client.List(ctx, &revs, client.InNamespace(route.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	for i := range revs.Items {
@@ -361,12 +364,12 @@ func (r *Reconciler) label(ctx context.Context, route *servingv1.Route, traffic 
 		if len(routes) == 0 {
 			state = servingv1.RoutingStateReserve
 		}
-		if err := patchRouting(ctx, r.Client, rev, routes, state); err != nil {
+		if err := patchRouting(ctx, r.Client, rev.DeepCopy(), routes, state); err != nil {
 			return err
 		}
 	}
 	var cfgs servingv1.ConfigurationList
-	if err := r.Client.List(ctx, &cfgs, client.InNamespace(route.Namespace)); err != nil {
+	if err := r.Client.List(ctx, &cfgs, client.InNamespace(route.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	for i := range cfgs.Items {
@@ -381,7 +384,7 @@ func (r *Reconciler) label(ctx context.Context, route *servingv1.Route, traffic 
 		default:
 			continue
 		}
-		if err := patchRouting(ctx, r.Client, c, routes, ""); err != nil {
+		if err := patchRouting(ctx, r.Client, c.DeepCopy(), routes, ""); err != nil {
 			return err
 		}
 	}
