@@ -288,7 +288,7 @@ func newProvider(ctx context.Context, runtime string, images *image.Store, nodeN
 		fmt.Println("note: not running as root, so pods run from their image's files without a changed root or namespaces")
 	}
 	if !p.LimitsEnforced() {
-		fmt.Println("note: no writable cgroup v1 memory and cpu controllers, so memory and CPU limits are not enforced")
+		fmt.Println("note: no writable cgroup v2 (or v1) memory and cpu controllers, so memory and CPU limits are not enforced")
 	}
 	return p, nil
 }

@@ -6,35 +6,46 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// cgroupRoot is where the cgroup v1 controllers are mounted.
+// cgroupRoot is where cgroups are mounted: the v1 controllers in
+// directories of their own, or the v2 unified tree itself.
 const cgroupRoot = "/sys/fs/cgroup"
 
-// cgroup holds one container's processes under its memory and CPU limits:
-// a child, named after the container, of knd's own cgroup in each cgroup
-// v1 controller that has a limit to enforce.
-type cgroup struct {
-	memory string // the memory controller's directory, "" when no limit
-	cpu    string // the cpu controller's directory, "" when no limit
+// cgroups is where the containers' cgroups are made: children of knd's own
+// cgroup in cgroup v1's memory and cpu controllers, or in the cgroup v2
+// tree. Nil means limits are not enforced.
+type cgroups struct {
+	v2 bool
+	// parent is the directory the containers' cgroups go in, per v1
+	// controller ("memory", "cpu"), or under "" for v2.
+	parent map[string]string
 }
 
-// limitsSupported says whether this machine has writable cgroup v1 memory
-// and cpu controllers, which the process provider uses for limits.
-func limitsSupported() bool {
-	for _, c := range []string{"memory", "cpu"} {
-		dir, err := ownCgroup(c)
+// detectCgroups finds writable cgroups for limits: cgroup v2 when it is the
+// only hierarchy (preparing knd's cgroup to hold containers, see setUpV2),
+// else cgroup v1's memory and cpu controllers. Nil when neither works.
+func detectCgroups() *cgroups {
+	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err == nil {
+		dir, err := setUpV2()
 		if err != nil {
-			return false
+			return nil
 		}
-		if unix := filepath.Join(dir, "cgroup.procs"); !writable(unix) {
-			return false
-		}
+		return &cgroups{v2: true, parent: map[string]string{"": dir}}
 	}
-	return true
+	cg := &cgroups{parent: map[string]string{}}
+	for _, c := range []string{"memory", "cpu"} {
+		dir, err := ownCgroupV1(c)
+		if err != nil || !writable(filepath.Join(dir, "cgroup.procs")) {
+			return nil
+		}
+		cg.parent[c] = dir
+	}
+	return cg
 }
 
 func writable(path string) bool {
@@ -46,68 +57,156 @@ func writable(path string) bool {
 	return true
 }
 
-// ownCgroup is the directory of knd's own cgroup in a v1 controller.
-func ownCgroup(controller string) (string, error) {
+// ownCgroupV1 is the directory of knd's own cgroup in a v1 controller.
+func ownCgroupV1(controller string) (string, error) {
+	var dir string
+	err := eachOwnCgroup(func(controllers []string, path string) {
+		if slices.Contains(controllers, controller) {
+			dir = filepath.Join(cgroupRoot, controller, path)
+			if _, err := os.Stat(dir); err != nil {
+				// Inside a container the path is relative to its own mount.
+				dir = filepath.Join(cgroupRoot, controller)
+			}
+		}
+	})
+	if err == nil && dir == "" {
+		err = fmt.Errorf("no cgroup v1 %s controller", controller)
+	}
+	return dir, err
+}
+
+// eachOwnCgroup calls fn with each line of /proc/self/cgroup:
+// hierarchy-ID:controller-list:path.
+func eachOwnCgroup(fn func(controllers []string, path string)) error {
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		// hierarchy-ID:controller-list:path
 		parts := strings.SplitN(s.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == controller {
-				dir := filepath.Join(cgroupRoot, controller, parts[2])
-				if _, err := os.Stat(dir); err != nil {
-					// Inside a container the path is relative to its own mount.
-					dir = filepath.Join(cgroupRoot, controller)
-				}
-				return dir, nil
-			}
+		if len(parts) == 3 {
+			fn(strings.Split(parts[1], ","), parts[2])
 		}
 	}
-	return "", fmt.Errorf("no cgroup v1 %s controller", controller)
+	return s.Err()
+}
+
+// setUpV2 prepares knd's own v2 cgroup to hold the containers' cgroups and
+// returns its directory. cgroup v2 lets a cgroup hand controllers to its
+// children only when it holds no process itself, so the processes in knd's
+// cgroup (knd, and whatever started it in the same cgroup) move into a
+// leaf child named "knd", as container init scripts do, and the memory and
+// cpu controllers are enabled for the children; containers' cgroups are the
+// leaf's siblings.
+func setUpV2() (string, error) {
+	var own string
+	if err := eachOwnCgroup(func(c []string, path string) {
+		if len(c) == 1 && c[0] == "" {
+			own = path
+		}
+	}); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cgroupRoot, own)
+	enabled := func(dir string) bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+		f := strings.Fields(string(b))
+		return slices.Contains(f, "memory") && slices.Contains(f, "cpu")
+	}
+	if filepath.Base(dir) == "knd" && enabled(filepath.Dir(dir)) {
+		// Started inside a prepared cgroup's leaf (by a knd, or a test).
+		return filepath.Dir(dir), nil
+	}
+	if enabled(dir) {
+		return dir, nil // the root cgroup, which may hold processes
+	}
+	available, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return "", err
+	}
+	if f := strings.Fields(string(available)); !slices.Contains(f, "memory") || !slices.Contains(f, "cpu") {
+		return "", fmt.Errorf("cgroup %s lacks the memory or cpu controller", own)
+	}
+	if !writable(filepath.Join(dir, "cgroup.subtree_control")) {
+		return "", fmt.Errorf("cgroup %s is not writable", own)
+	}
+	leaf := filepath.Join(dir, "knd")
+	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	// Processes may start meanwhile: a few rounds.
+	for range 5 {
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			return "", err
+		}
+		pids := strings.Fields(string(procs))
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			// A process may have exited since: not an error.
+			_ = os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(pid), 0o644)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+		return "", fmt.Errorf("enabling memory and cpu for the children of %s: %w", own, err)
+	}
+	return dir, nil
+}
+
+// cgroup holds one container's processes under its memory and CPU limits.
+type cgroup struct {
+	dirs    []string // the container's cgroup directories
+	oomFile string   // where the kernel counts OOM kills ("oom_kill N")
 }
 
 // newCgroup creates the container's cgroups with memory (bytes) and CPU
 // (millicores) limits; 0 means no limit.
-func newCgroup(name string, memory, milliCPU int64) (*cgroup, error) {
+func (cgs *cgroups) newCgroup(name string, memory, milliCPU int64) (*cgroup, error) {
 	cg := &cgroup{}
-	mk := func(controller string, files map[string]string) (string, error) {
-		parent, err := ownCgroup(controller)
-		if err != nil {
-			return "", err
-		}
+	mk := func(parent string, files [][2]string) (string, error) {
 		dir := filepath.Join(parent, "knd-"+name)
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", err
 		}
-		for _, file := range []string{"cpu.cfs_period_us", "cpu.cfs_quota_us", "memory.limit_in_bytes"} {
-			if v, ok := files[file]; ok {
-				if err := os.WriteFile(filepath.Join(dir, file), []byte(v), 0o644); err != nil {
-					os.Remove(dir)
-					return "", fmt.Errorf("setting %s: %w", file, err)
-				}
+		cg.dirs = append(cg.dirs, dir)
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(dir, f[0]), []byte(f[1]), 0o644); err != nil {
+				cg.remove()
+				return "", fmt.Errorf("setting %s: %w", f[0], err)
 			}
 		}
 		return dir, nil
 	}
-	var err error
-	if memory > 0 {
-		if cg.memory, err = mk("memory", map[string]string{"memory.limit_in_bytes": strconv.FormatInt(memory, 10)}); err != nil {
+	// A period of 100 ms; the quota is the CPU time per period.
+	quota := strconv.FormatInt(max(milliCPU*100, 1000), 10)
+	if cgs.v2 {
+		var files [][2]string
+		if memory > 0 {
+			files = append(files, [2]string{"memory.max", strconv.FormatInt(memory, 10)})
+		}
+		if milliCPU > 0 {
+			files = append(files, [2]string{"cpu.max", quota + " 100000"})
+		}
+		dir, err := mk(cgs.parent[""], files)
+		if err != nil {
 			return nil, err
 		}
+		cg.oomFile = filepath.Join(dir, "memory.events")
+		return cg, nil
+	}
+	if memory > 0 {
+		dir, err := mk(cgs.parent["memory"], [][2]string{{"memory.limit_in_bytes", strconv.FormatInt(memory, 10)}})
+		if err != nil {
+			return nil, err
+		}
+		cg.oomFile = filepath.Join(dir, "memory.oom_control")
 	}
 	if milliCPU > 0 {
-		// A period of 100 ms; the quota is the CPU time per period.
-		quota := max(milliCPU*100, 1000)
-		if cg.cpu, err = mk("cpu", map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": strconv.FormatInt(quota, 10)}); err != nil {
-			cg.remove()
+		if _, err := mk(cgs.parent["cpu"], [][2]string{{"cpu.cfs_period_us", "100000"}, {"cpu.cfs_quota_us", quota}}); err != nil {
 			return nil, err
 		}
 	}
@@ -116,10 +215,7 @@ func newCgroup(name string, memory, milliCPU int64) (*cgroup, error) {
 
 // add moves a process into the container's cgroups.
 func (cg *cgroup) add(pid int) error {
-	for _, dir := range []string{cg.memory, cg.cpu} {
-		if dir == "" {
-			continue
-		}
+	for _, dir := range cg.dirs {
 		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			return err
 		}
@@ -130,10 +226,10 @@ func (cg *cgroup) add(pid int) error {
 // oomKilled says whether the kernel killed a process of the container for
 // exceeding its memory limit.
 func (cg *cgroup) oomKilled() bool {
-	if cg.memory == "" {
+	if cg.oomFile == "" {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(cg.memory, "memory.oom_control"))
+	b, err := os.ReadFile(cg.oomFile)
 	if err != nil {
 		return false
 	}
@@ -148,10 +244,7 @@ func (cg *cgroup) oomKilled() bool {
 
 // remove deletes the cgroups once their processes are gone.
 func (cg *cgroup) remove() {
-	for _, dir := range []string{cg.memory, cg.cpu} {
-		if dir == "" {
-			continue
-		}
+	for _, dir := range cg.dirs {
 		// The kernel may need a moment to empty a cgroup after its last
 		// process exited.
 		for i := 0; i < 50; i++ {

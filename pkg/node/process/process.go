@@ -30,8 +30,9 @@ type Provider struct {
 	images *image.Store
 	// isolate is true when processes get a changed root and namespaces.
 	isolate bool
-	// limits is true when memory and CPU limits are enforced (cgroup v1).
-	limits bool
+	// cgroups is where containers with limits get their cgroups; nil when
+	// limits are not enforced.
+	cgroups *cgroups
 
 	mu     sync.Mutex
 	rootfs map[string]string // image digest → unpacked tree
@@ -40,15 +41,15 @@ type Provider struct {
 // New returns a provider that takes images from store. Isolation (chroot,
 // mount and PID namespaces) is used when knd runs as root.
 func New(store *image.Store) *Provider {
-	return &Provider{images: store, isolate: os.Geteuid() == 0, limits: limitsSupported(), rootfs: map[string]string{}}
+	return &Provider{images: store, isolate: os.Geteuid() == 0, cgroups: detectCgroups(), rootfs: map[string]string{}}
 }
 
 // Isolated says whether containers run in their own root and namespaces.
 func (p *Provider) Isolated() bool { return p.isolate }
 
 // LimitsEnforced says whether memory and CPU limits are enforced: with
-// writable cgroup v1 memory and cpu controllers.
-func (p *Provider) LimitsEnforced() bool { return p.limits }
+// writable cgroup v2 memory and cpu controllers, or cgroup v1's.
+func (p *Provider) LimitsEnforced() bool { return p.cgroups != nil }
 
 func (p *Provider) Name() string { return "process" }
 
@@ -108,8 +109,8 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		return nil, err
 	}
 	c := &container{id: cfg.Name, root: root, env: cfg.Env, wd: wd, isolate: p.isolate, done: make(chan struct{})}
-	if p.limits && (cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
-		if c.cgroup, err = newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit); err != nil {
+	if p.cgroups != nil && (cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
+		if c.cgroup, err = p.cgroups.newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit); err != nil {
 			return nil, fmt.Errorf("setting resource limits: %w", err)
 		}
 	}

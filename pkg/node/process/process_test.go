@@ -152,7 +152,7 @@ func TestMissingExecutable(t *testing.T) {
 func TestMemoryLimit(t *testing.T) {
 	p, img := setup(t)
 	if !p.LimitsEnforced() {
-		t.Skip("no writable cgroup v1 memory and cpu controllers: limits are not enforced here")
+		t.Skip("no writable cgroup v2 or v1 memory and cpu controllers: limits are not enforced here")
 	}
 	start := func(name, allocMB string) (node.Container, *nodetest.SyncBuffer) {
 		t.Helper()
