@@ -363,7 +363,8 @@ func (r *containerRunner) loop(ctx context.Context, p *prober, fastUntilSuccess 
 		wait := t.period
 		if fastUntilSuccess && !everSucceeded {
 			wait = fastReadyProbe
-			if time.Since(began) < eagerWindow {
+			// Not for exec probes: each would start a process.
+			if time.Since(began) < eagerWindow && p.probe.Exec == nil {
 				wait = eagerReadyProbe
 			}
 		}
