@@ -94,12 +94,11 @@ func TestKubectlView(t *testing.T) {
 	}
 
 	createService(t, strings.Replace(ksvc("  template:\n    spec:\n      containers:\n      - image: example.com/hello\n"), "name: foo", "name: columns", 1))
-	if _, err := create(t, "apiVersion: serving.knative.dev/v1\nkind: Revision\nmetadata:\n  name: columns-00001\nspec:\n  containers:\n  - image: example.com/hello\n", false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := create(t, "apiVersion: autoscaling.internal.knative.dev/v1alpha1\nkind: PodAutoscaler\nmetadata:\n  name: columns-00001\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: columns-00001-deployment\n", false); err != nil {
-		t.Fatal(err)
-	}
+	// The controllers make its revision and PodAutoscaler, so every kind has a row.
+	poll(t, time.Minute, "revision and PodAutoscaler columns-00001", func() (bool, string) {
+		out, err := knd.Kubectl(t, "", "get", "rev,kpa", "columns-00001", "-n", "default")
+		return err == nil, out
+	})
 	for resource, header := range map[string][]string{
 		"ksvc":   {"NAME", "URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
 		"config": {"NAME", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
