@@ -125,7 +125,7 @@ func BenchmarkHundredServicesReady(b *testing.B) {
 }
 
 // apiWrites reads the API server's apiserver_request_total for mutating
-// verbs, by "VERB resource[/subresource]".
+// verbs, by "VERB resource[/subresource]", with " (code)" when it failed.
 func apiWrites(b *testing.B) map[string]float64 {
 	raw, err := knd.Clientset(b).Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	if err != nil {
@@ -151,6 +151,9 @@ func apiWrites(b *testing.B) map[string]float64 {
 		key := verb + " " + label(line, "resource")
 		if sub := label(line, "subresource"); sub != "" {
 			key += "/" + sub
+		}
+		if code := label(line, "code"); code[0] != '2' {
+			key += " (" + code + ")"
 		}
 		var n float64
 		fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &n)
