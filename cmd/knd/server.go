@@ -76,14 +76,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// stops as runServer returns. A signal during start-up stops at once.
 	sysCtx, stopSystem := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSystem()
-	started := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			stopSystem()
-		case <-started:
-		}
-	}()
+	stopDuringStart := context.AfterFunc(ctx, stopSystem)
 	// The embedded components allocate in bursts (informers, OpenAPI); a
 	// tighter GC target keeps idle memory near half of Go's default, and
 	// Go's default while busy keeps the collector from taking a third of
@@ -194,7 +187,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("publishing the gateway: %w", err)
 	}
 
-	close(started)
+	stopDuringStart()
 	fmt.Printf("knd is ready in %s\n", time.Since(start).Round(time.Millisecond))
 	fmt.Printf("  API server:  %s\n", cp.APIServerURL())
 	fmt.Printf("  gateway:     http://%s\n", gw.Addr())
