@@ -99,7 +99,7 @@ func eachOwnCgroup(fn func(controllers []string, path string)) error {
 // cgroup (knd, and whatever started it in the same cgroup) move into a
 // leaf child named "knd", as container init scripts do, and the memory and
 // cpu controllers are enabled for the children; containers' cgroups are the
-// leaf's siblings.
+// leaf's siblings. In the real root cgroup, which is exempt, nothing moves.
 func setUpV2() (string, error) {
 	var own string
 	if err := eachOwnCgroup(func(c []string, path string) {
@@ -131,6 +131,15 @@ func setUpV2() (string, error) {
 	}
 	if !writable(filepath.Join(dir, "cgroup.subtree_control")) {
 		return "", fmt.Errorf("cgroup %s is not writable", own)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.type")); errors.Is(err, os.ErrNotExist) {
+		// The real root cgroup (it alone has no cgroup.type) may hold
+		// processes and still hand controllers to its children: nothing
+		// moves.
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+			return "", fmt.Errorf("enabling memory and cpu for the children of the root cgroup: %w", err)
+		}
+		return dir, nil
 	}
 	leaf := filepath.Join(dir, "knd")
 	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
