@@ -31,15 +31,7 @@ func BenchmarkColdStartPath(b *testing.B) {
 	order := []string{"deployment scaled", "replicaset scaled", "pod created", "pod bound", "pod running", "pod ready", "response"}
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
-			if err == nil && len(pods.Items) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatal("revision did not scale to zero")
-			}
-		}
+		waitForNoPods(b, ns)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		seen := map[string]time.Duration{}
 		var mu sync.Mutex

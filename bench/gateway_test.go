@@ -206,8 +206,8 @@ func profileServer(b *testing.B, d time.Duration, name string) <-chan struct{} {
 		return done
 	}
 	var wg sync.WaitGroup
-	for _, kind := range []string{"profile", "allocs"} {
-		file := name + "." + map[string]string{"profile": "cpu", "allocs": "allocs"}[kind] + ".pprof"
+	for kind, suffix := range map[string]string{"profile": "cpu", "allocs": "allocs"} {
+		file := name + "." + suffix + ".pprof"
 		wg.Go(func() {
 			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, int(d.Seconds())))
 			if err != nil {
@@ -290,27 +290,31 @@ func BenchmarkColdStart(b *testing.B) { coldStart(b, "bench-cold", 0) }
 // at zero sees.
 func BenchmarkColdStartSettled(b *testing.B) { coldStart(b, "bench-cold-settled", time.Second) }
 
+// waitForNoPods waits until namespace ns has no pod left (its revision
+// scaled to zero), polling every 100 ms for up to two minutes.
+func waitForNoPods(b *testing.B, ns string) {
+	cs := knd.Clientset(b)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		if err == nil && len(pods.Items) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("revision did not scale to zero")
+		}
+	}
+}
+
 // coldStart measures the first request to a revision at zero until its
 // response, settle after its last pod is gone.
 func coldStart(b *testing.B, ns string, settle time.Duration) {
-	cs := knd.Clientset(b)
 	shortGracePeriod(b)
 	benchService(b, ns, "cold", map[string]string{"autoscaling.knative.dev/window": "6s"})
 	gw := fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort)
 	var starts []time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
-			if err == nil && len(pods.Items) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatal("revision did not scale to zero")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitForNoPods(b, ns)
 		time.Sleep(settle)
 		b.StartTimer()
 		t := time.Now()

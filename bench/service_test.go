@@ -152,7 +152,7 @@ func apiWrites(b *testing.B) map[string]float64 {
 		if sub := label(line, "subresource"); sub != "" {
 			key += "/" + sub
 		}
-		if code := label(line, "code"); code[0] != '2' {
+		if code := label(line, "code"); !strings.HasPrefix(code, "2") {
 			key += " (" + code + ")"
 		}
 		var n float64
