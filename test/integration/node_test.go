@@ -101,6 +101,10 @@ func testPod(name string, env map[string]string, mutate func(*corev1.Pod)) *core
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name: "app", Image: testImage, Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+			// Ready means serving: without a probe a running container is
+			// Ready before its server listens, as with a kubelet.
+			ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
+				TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}},
 		}}},
 	}
 	for k, v := range env {
