@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // MaxQueue bounds the requests one revision holds while it has no free
@@ -19,6 +21,14 @@ type pod struct {
 	name     string
 	addr     string // host:port
 	inflight int
+
+	clientOnce sync.Once
+	client     *fasthttp.HostClient // the fast path's connections to it
+}
+
+func (p *pod) fastClient() *fasthttp.HostClient {
+	p.clientOnce.Do(func() { p.client = newPodClient(p.addr) })
+	return p.client
 }
 
 // revision holds a revision's ready pods and enforces its
@@ -26,6 +36,7 @@ type pod struct {
 // requests beyond the pods' capacity wait (bounded) for a free one.
 type revision struct {
 	namespace, name string
+	metrics         *revisionMetrics
 
 	mu          sync.Mutex
 	concurrency int           // 0: unlimited
@@ -55,8 +66,9 @@ type toldState struct {
 // time its status write takes to come back through the informer.
 const toldFor = 3 * time.Second
 
-func newRevision(ns, name string) *revision {
-	return &revision{namespace: ns, name: name, changed: make(chan struct{}), timeout: 300 * time.Second}
+func newRevision(ns, name string, m *metrics) *revision {
+	return &revision{namespace: ns, name: name, changed: make(chan struct{}), timeout: 300 * time.Second,
+		metrics: m.forRevision(ns, name)}
 }
 
 // setPods replaces the ready pods, keeping the counts of pods that stay.
@@ -135,6 +147,30 @@ func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), e
 			return nil, nil, ctx.Err()
 		}
 	}
+}
+
+// tryAcquire reserves a free pod without waiting, or returns nil (and
+// counts nothing: the request goes on to acquire).
+func (r *revision) tryAcquire() (*pod, func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.freePod()
+	if p == nil {
+		return nil, nil
+	}
+	r.lastRequest = time.Now()
+	r.requests++
+	p.inflight++
+	r.inflight++
+	return p, r.releaser(p)
+}
+
+// fastTimeout is the revision's timeoutSeconds, and whether the fast path
+// can enforce all its timeouts (it has no response-start or idle timer).
+func (r *revision) fastTimeout() (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.timeout, r.responseStart == 0 && r.idle == 0
 }
 
 // freePod is the least busy pod with room, or nil.

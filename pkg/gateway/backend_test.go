@@ -20,7 +20,7 @@ func podNames(r *revision) []string {
 // says is ready is used before the API shows it, and one it says is
 // stopping gets no requests though the API still shows it ready.
 func TestAgentReadinessBeatsTheAPI(t *testing.T) {
-	r := newRevision("ns", "rev")
+	r := newRevision("ns", "rev", newMetrics())
 	r.podReadiness("a", "127.0.0.1:1000", true)
 	if got := podNames(r); len(got) != 1 || got[0] != "a@127.0.0.1:1000" {
 		t.Fatalf("after the agent's word: %v", got)

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +65,8 @@ type Gateway struct {
 	cache cache.Cache
 	kick  chan struct{}
 	stats *metrics
+	// slow takes the connections the net/http server serves (listen.go).
+	slow *connQueue
 
 	mu        sync.Mutex
 	revisions map[string]*revision // namespace/name
@@ -108,7 +109,7 @@ func New(opts Options) (*Gateway, error) {
 				pr.Out.Header.Set("K-Original-Host", pr.In.Host)
 			}
 			pr.SetXForwarded()
-			pr.Out.Header.Set("Forwarded", fmt.Sprintf("for=%q;proto=http;host=%q", pr.Out.Header.Get("X-Forwarded-For"), pr.In.Host))
+			pr.Out.Header.Set("Forwarded", forwarded(pr.Out.Header.Get("X-Forwarded-For"), pr.In.Host))
 			pr.Out.Header.Set(RevisionHeader, t.revision)
 			pr.Out.Header.Set(NamespaceHeader, t.namespace)
 		},
@@ -171,13 +172,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.resync(ctx)
 	go g.resyncLoop(ctx)
+	return g.serve(ctx)
+}
 
+// serve answers requests on the gateway's listener (and metrics on theirs)
+// until ctx ends, then drains.
+func (g *Gateway) serve(ctx context.Context) error {
+	g.slow = newConnQueue(g.ln.Addr())
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20, Protocols: new(http.Protocols)}
-	// HTTP/1.1, and HTTP/2 without TLS for clients that know (h2c prior knowledge).
+	// HTTP/1.1 (requests the fast path hands over), and HTTP/2 without TLS
+	// for clients that know (h2c prior knowledge).
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
-	errs := make(chan error, 2)
-	go func() { errs <- srv.Serve(g.ln) }()
+	fast := g.newFastServer()
+	errs := make(chan error, 3)
+	go func() { errs <- srv.Serve(g.slow) }()
+	go func() { errs <- fast.Serve(newSniffListener(g.ln, g.slow)) }()
 	if g.opts.MetricsAddress != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", g.stats.handler())
@@ -187,9 +197,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
+		// Both servers stop accepting and answer what they hold; the fast
+		// path may still hand requests over meanwhile.
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return srv.Shutdown(shutdown)
+		fastDone := make(chan error, 1)
+		go func() { fastDone <- fast.ShutdownWithContext(shutdown) }()
+		err := srv.Shutdown(shutdown)
+		return errors.Join(err, <-fastDone)
 	case err := <-errs:
 		return err
 	}
@@ -317,7 +332,7 @@ func (g *Gateway) revision(ns, name string) *revision {
 	defer g.mu.Unlock()
 	r, ok := g.revisions[key]
 	if !ok {
-		r = newRevision(ns, name)
+		r = newRevision(ns, name, g.stats)
 		g.revisions[key] = r
 	}
 	return r
@@ -333,29 +348,35 @@ func (g *Gateway) PodReadiness(ns, revision, pod, addr string, ready bool) {
 	g.revision(ns, revision).podReadiness(pod, addr, ready)
 }
 
-// ServeHTTP routes one request.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := strings.ToLower(r.Host)
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	entry, ok := g.table.Load().hosts[host]
+// lookup finds the revision that serves a host (lower-cased, without its
+// port) and Knative-Serving-Tag header; on failure, rev is nil and code
+// and msg say why.
+func (g *Gateway) lookup(host, tag []byte) (entry hostEntry, rev *revision, code int, msg string) {
+	entry, ok := g.table.Load().hosts[string(host)]
 	if !ok {
-		http.Error(w, fmt.Sprintf("no Route serves host %q", host), http.StatusNotFound)
-		return
+		return entry, nil, http.StatusNotFound, fmt.Sprintf("no Route serves host %q", host)
 	}
 	name := entry.name
-	if tag := r.Header.Get(TagHeader); tag != "" && name == "" && g.opts.Config.Get().Features.Enabled(config.TagHeaderBasedRouting) {
-		if _, ok := entry.route.splits[tag]; ok {
-			name = tag
+	if len(tag) > 0 && name == "" && g.opts.Config.Get().Features.Enabled(config.TagHeaderBasedRouting) {
+		if _, ok := entry.route.splits[string(tag)]; ok {
+			name = string(tag)
 		}
 	}
 	revName := pick(entry.route.splits[name])
 	if revName == "" {
-		http.Error(w, fmt.Sprintf("Route %s/%s has no ready revision", entry.route.namespace, entry.route.name), http.StatusServiceUnavailable)
+		return entry, nil, http.StatusServiceUnavailable, fmt.Sprintf("Route %s/%s has no ready revision", entry.route.namespace, entry.route.name)
+	}
+	return entry, g.revision(entry.route.namespace, revName), 0, ""
+}
+
+// ServeHTTP routes one request the fast path handed over, or one from an
+// HTTP/2 client.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	entry, rev, code, msg := g.lookup(hostKey([]byte(r.Host)), []byte(r.Header.Get(TagHeader)))
+	if rev == nil {
+		http.Error(w, msg, code)
 		return
 	}
-	rev := g.revision(entry.route.namespace, revName)
 	rev.mu.Lock()
 	timeout, responseStart, idle := rev.timeout, rev.responseStart, rev.idle
 	rev.mu.Unlock()
@@ -366,22 +387,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = rec
 	defer func() {
 		if rec.code != 0 {
-			g.stats.observe(rev.namespace, rev.name, rec.code, time.Since(start))
+			rev.metrics.observe(rec.code, time.Since(start))
 		}
 	}()
-	queued := g.stats.queued.WithLabelValues(rev.namespace, rev.name)
 	var cold atomic.Bool
-	queued.Inc()
+	rev.metrics.queued.Inc()
 	p, release, err := rev.acquire(ctx, func() {
 		cold.Store(true)
-		g.stats.coldStarts.WithLabelValues(rev.namespace, rev.name).Inc()
+		rev.metrics.colds.Inc()
 		if g.opts.OnColdStart != nil {
 			g.opts.OnColdStart(rev.namespace, rev.name)
 		}
 	})
-	queued.Dec()
+	rev.metrics.queued.Dec()
 	if cold.Load() && err == nil {
-		g.stats.coldStart.WithLabelValues(rev.namespace, rev.name).Observe(time.Since(start).Seconds())
+		rev.metrics.coldStart.Observe(time.Since(start).Seconds())
 	}
 	switch {
 	case errors.Is(err, errQueueFull):

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,10 +44,40 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
+// revisionMetrics are one revision's series, looked up once rather than
+// on every request.
+type revisionMetrics struct {
+	m         *metrics
+	ns, rev   string
+	latency   prometheus.Observer
+	queued    prometheus.Gauge
+	coldStart prometheus.Observer
+	colds     prometheus.Counter
+
+	mu    sync.Mutex
+	codes map[int]prometheus.Counter
+}
+
+func (m *metrics) forRevision(ns, rev string) *revisionMetrics {
+	return &revisionMetrics{m: m, ns: ns, rev: rev,
+		latency:   m.latency.WithLabelValues(ns, rev),
+		queued:    m.queued.WithLabelValues(ns, rev),
+		coldStart: m.coldStart.WithLabelValues(ns, rev),
+		colds:     m.coldStarts.WithLabelValues(ns, rev),
+		codes:     map[int]prometheus.Counter{}}
+}
+
 // observe records one finished request.
-func (m *metrics) observe(ns, rev string, code int, took time.Duration) {
-	m.requests.WithLabelValues(ns, rev, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(ns, rev).Observe(took.Seconds())
+func (r *revisionMetrics) observe(code int, took time.Duration) {
+	r.mu.Lock()
+	c, ok := r.codes[code]
+	if !ok {
+		c = r.m.requests.WithLabelValues(r.ns, r.rev, strconv.Itoa(code))
+		r.codes[code] = c
+	}
+	r.mu.Unlock()
+	c.Inc()
+	r.latency.Observe(took.Seconds())
 }
 
 // statusRecorder remembers the response code written through it

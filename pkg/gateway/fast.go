@@ -1,0 +1,290 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The fast path. Go's net/http server and client together spend about
+// twice nginx's CPU on a proxied request (docs/benchmarks.md), so the
+// common request — HTTP/1.x, to a revision with a free ready pod — is read,
+// forwarded and answered with fasthttp on both sides, in the goroutine that
+// read it. Everything else is handed to the net/http server and
+// httputil.ReverseProxy (gateway.go), which queue it for a pod (cold
+// starts, full revisions), notice clients that go away while it waits,
+// and do upgrades, HTTP/2 to h2c revisions, and response-start and idle
+// timeouts.
+
+// fastBodyInMemory is the largest request body the fast path reads before
+// forwarding; larger and chunked bodies are streamed to the pod.
+const fastBodyInMemory = 1 << 20
+
+// fastHeaderBytes bounds a request's header block on the fast path (a
+// larger one is refused with 431); net/http's limit is 1 MiB, nginx's
+// 32 KiB.
+const fastHeaderBytes = 32 << 10
+
+func (g *Gateway) newFastServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                      g.serveFast,
+		NoDefaultServerHeader:        true,
+		NoDefaultDate:                true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           fastBodyInMemory,
+		ReadBufferSize:               fastHeaderBytes,
+		IdleTimeout:                  90 * time.Second,
+		Logger:                       quietLogger{},
+	}
+}
+
+// newPodClient is the fast path's connection pool to one pod.
+func newPodClient(addr string) *fasthttp.HostClient {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &fasthttp.HostClient{
+		Addr:                     addr,
+		Dial:                     func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
+		MaxConns:                 100000, // containerConcurrency and the queue bound requests, not this
+		MaxIdleConnDuration:      90 * time.Second,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		StreamResponseBody:       true,
+		ReadBufferSize:           fastHeaderBytes,
+	}
+}
+
+// serveFast forwards the request if it can, and hands it over otherwise.
+func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	if h.ConnectionUpgrade() || len(h.Peek("Upgrade")) > 0 {
+		g.handOff(ctx)
+		return
+	}
+	entry, rev, code, msg := g.lookup(hostKey(h.Host()), h.Peek(TagHeader))
+	if rev == nil {
+		fastError(ctx, msg, code)
+		return
+	}
+	timeout, ok := rev.fastTimeout()
+	if !ok || rev.isH2C() {
+		g.handOff(ctx)
+		return
+	}
+	p, release := rev.tryAcquire()
+	if p == nil {
+		g.handOff(ctx) // wait for a pod there
+		return
+	}
+	g.forwardFast(ctx, entry, rev, p, release, timeout)
+}
+
+// forwardFast sends the request to pod p and streams its response back.
+// A pod that refuses the connection is dropped and, for a bodiless
+// request, another free one is tried; with none free the request is handed
+// over to wait for one.
+func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *revision, p *pod, release func(), timeout time.Duration) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	out := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(out)
+	setOutbound(ctx, out, entry, rev)
+	bodiless := out.Header.ContentLength() == 0 || out.Header.ContentLength() == -2
+	resp := fasthttp.AcquireResponse()
+	for attempt := 0; ; attempt++ {
+		err := p.fastClient().DoDeadline(out, resp, deadline)
+		if err == nil {
+			break
+		}
+		release()
+		if notSent(err) && bodiless && attempt < maxRetries {
+			rev.forget(p)
+			if p, release = rev.tryAcquire(); p != nil {
+				continue
+			}
+			fasthttp.ReleaseResponse(resp)
+			g.handOff(ctx)
+			return
+		}
+		fasthttp.ReleaseResponse(resp)
+		code := http.StatusBadGateway
+		msg := fmt.Sprintf("error reaching revision: %v", err)
+		if errors.Is(err, fasthttp.ErrTimeout) {
+			code, msg = http.StatusGatewayTimeout, "request timeout"
+		}
+		fastError(ctx, msg, code)
+		rev.metrics.observe(code, time.Since(start))
+		return
+	}
+	code := resp.StatusCode()
+	resp.Header.CopyTo(&ctx.Response.Header)
+	ctx.Response.Header.ResetConnectionClose() // the pod's connection, not the client's
+	for _, k := range hopByHop {
+		ctx.Response.Header.Del(k)
+	}
+	finish := func() {
+		release()
+		rev.metrics.observe(code, time.Since(start))
+	}
+	if resp.BodyStream() == nil {
+		ctx.Response.SetBody(resp.Body())
+		fasthttp.ReleaseResponse(resp)
+		finish()
+		return
+	}
+	// The pod's slot is held until the body is through; fasthttp closes a
+	// body stream once it has written it or failed to.
+	ctx.Response.SetBodyStream(&podBody{resp: resp, done: finish}, resp.Header.ContentLength())
+}
+
+// setOutbound fills out with what the pod gets: the client's request with
+// Knative's and the forwarding headers set, as the slow path's Rewrite does.
+func setOutbound(ctx *fasthttp.RequestCtx, out *fasthttp.Request, entry hostEntry, rev *revision) {
+	in := &ctx.Request
+	in.Header.CopyTo(&out.Header)
+	oh := &out.Header
+	for _, k := range hopByHop {
+		oh.Del(k)
+	}
+	oh.Del("Expect") // fasthttp already answered 100-continue
+	host := string(in.Header.Host())
+	if entry.rewriteHost != "" {
+		oh.SetHost(entry.rewriteHost)
+		oh.Set("K-Original-Host", host)
+	}
+	// The gateway is the edge: a client's own X-Forwarded-* are not kept.
+	xff := ctx.RemoteIP().String()
+	oh.Set("X-Forwarded-For", xff)
+	oh.Set("X-Forwarded-Host", host)
+	oh.Set("X-Forwarded-Proto", "http")
+	oh.Set("Forwarded", forwarded(xff, host))
+	oh.Set(RevisionHeader, rev.name)
+	oh.Set(NamespaceHeader, rev.namespace)
+	if cl := in.Header.ContentLength(); cl == -1 || cl > fastBodyInMemory {
+		out.SetBodyStream(ctx.RequestBodyStream(), cl)
+	} else if cl > 0 {
+		out.SetBodyRaw(in.Body())
+	}
+}
+
+// forwarded is the Forwarded header (RFC 7239) for a request from client
+// addresses xff for host.
+func forwarded(xff, host string) string {
+	return "for=" + strconv.Quote(xff) + ";proto=http;host=" + strconv.Quote(host)
+}
+
+// hopByHop are the headers that describe one connection and are not
+// forwarded (RFC 9110 §7.6.1); fasthttp itself handles Connection,
+// Content-Length and Transfer-Encoding.
+var hopByHop = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
+
+// podBody is a pod's response body on its way to the client.
+type podBody struct {
+	resp *fasthttp.Response
+	done func()
+	once sync.Once
+}
+
+func (b *podBody) Read(p []byte) (int, error) { return b.resp.BodyStream().Read(p) }
+
+func (b *podBody) Close() error {
+	var err error
+	b.once.Do(func() {
+		err = b.resp.CloseBodyStream()
+		fasthttp.ReleaseResponse(b.resp)
+		b.done()
+	})
+	return err
+}
+
+// handOff gives the request, and its connection from then on, to the
+// net/http server: the request is replayed to it as it arrived.
+func (g *Gateway) handOff(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "%s %s %s\r\n", h.Method(), h.RequestURI(), h.Protocol())
+	raw := h.RawHeaders() // ends with the blank line
+	var body io.Reader
+	switch cl := h.ContentLength(); {
+	case cl == -1 || cl > fastBodyInMemory:
+		// Part of a streamed body is already read: replay the whole body,
+		// then close the connection (where the next request starts in
+		// the connection is then fasthttp's to know, not ours).
+		head.Write(bytes.TrimSuffix(raw, []byte("\r\n")))
+		head.WriteString("Connection: close\r\n\r\n")
+		body = ctx.RequestBodyStream()
+		if cl == -1 {
+			body = rechunk(body)
+		}
+	case cl > 0:
+		head.Write(raw)
+		body = bytes.NewReader(append([]byte(nil), ctx.Request.Body()...))
+	default:
+		head.Write(raw)
+	}
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		readers := []io.Reader{&head}
+		if body != nil {
+			readers = append(readers, body)
+		}
+		hc := &handedConn{Conn: c, r: io.MultiReader(append(readers, c)...), done: make(chan struct{})}
+		g.slow.push(hc)
+		<-hc.done
+	})
+}
+
+// rechunk encodes a body in HTTP/1.1 chunks again.
+func rechunk(body io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		cw := httputil.NewChunkedWriter(pw)
+		_, err := io.Copy(cw, body)
+		if err == nil {
+			err = cw.Close()
+		}
+		if err == nil {
+			_, err = pw.Write([]byte("\r\n"))
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+// fastError answers as http.Error does.
+func fastError(ctx *fasthttp.RequestCtx, msg string, code int) {
+	ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.SetStatusCode(code)
+	ctx.SetBodyString(msg + "\n")
+}
+
+// hostKey is the lower-cased host of a Host header, without its port.
+func hostKey(h []byte) []byte {
+	if i := bytes.LastIndexByte(h, ':'); i >= 0 && bytes.IndexByte(h[i:], ']') < 0 {
+		h = h[:i]
+	}
+	h = bytes.TrimSuffix(bytes.TrimPrefix(h, []byte("[")), []byte("]"))
+	for _, c := range h {
+		if 'A' <= c && c <= 'Z' {
+			return bytes.ToLower(h)
+		}
+	}
+	return h
+}
+
+// quietLogger drops fasthttp's per-connection error lines (clients that
+// go away); failures that matter reach the client as a status.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
