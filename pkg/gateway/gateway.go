@@ -69,7 +69,7 @@ type Gateway struct {
 	slow *connQueue
 
 	mu        sync.Mutex
-	revisions map[string]*revision // namespace/name
+	revisions map[revisionKey]*revision
 }
 
 type targetKey struct{}
@@ -80,7 +80,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[string]*revision{}, stats: newMetrics()}
+	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[revisionKey]*revision{}, stats: newMetrics()}
 	g.table.Store(&table{hosts: map[string]hostEntry{}})
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -254,14 +254,14 @@ func (g *Gateway) resync(ctx context.Context) {
 		return
 	}
 	g.table.Store(buildTable(routes.Items, mappings.Items))
-	ready := map[string]map[string]string{}
+	ready := map[revisionKey]map[string]string{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		addr := podAddress(p)
 		if addr == "" || p.DeletionTimestamp != nil || !podReady(p) {
 			continue
 		}
-		key := p.Namespace + "/" + p.Labels[servingv1.RevisionLabelKey]
+		key := revisionKey{p.Namespace, p.Labels[servingv1.RevisionLabelKey]}
 		if ready[key] == nil {
 			ready[key] = map[string]string{}
 		}
@@ -280,12 +280,12 @@ func (g *Gateway) resync(ctx context.Context) {
 		r.idle = time.Duration(ptr.Deref(rev.Spec.IdleTimeoutSeconds, 0)) * time.Second
 		r.mu.Unlock()
 	}
-	exists := make(map[string]bool, len(revs.Items))
+	exists := make(map[revisionKey]bool, len(revs.Items))
 	for i := range revs.Items {
-		exists[revs.Items[i].Namespace+"/"+revs.Items[i].Name] = true
+		exists[revisionKey{revs.Items[i].Namespace, revs.Items[i].Name}] = true
 	}
 	g.mu.Lock()
-	all := make(map[string]*revision, len(g.revisions))
+	all := make(map[revisionKey]*revision, len(g.revisions))
 	for k, r := range g.revisions {
 		// Forget deleted revisions once nothing has used them for a minute.
 		if st := r.stats(); !exists[k] && st.InFlight == 0 && st.Queued == 0 && time.Since(st.LastRequest) > time.Minute {
@@ -326,8 +326,11 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
+// revisionKey is a revision's namespace and name.
+type revisionKey struct{ namespace, name string }
+
 func (g *Gateway) revision(ns, name string) *revision {
-	key := ns + "/" + name
+	key := revisionKey{ns, name}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r, ok := g.revisions[key]
