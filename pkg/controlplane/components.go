@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/cache"
 	cliflag "k8s.io/component-base/cli/flag"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
@@ -45,7 +46,46 @@ func runAPIServer(ctx context.Context, args []string) error {
 	if errs := completed.Validate(); len(errs) != 0 {
 		return fmt.Errorf("kube-apiserver: %v", errs)
 	}
-	return apiserverapp.Run(ctx, completed)
+	// apiserverapp.Run, with every API group's storage on one etcd client.
+	if completed.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		completed.InformerName = name
+	}
+	config, err := apiserverapp.NewConfig(completed)
+	if err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	shared := &sharedEtcd{}
+	defer shared.close()
+	generic := config.KubeAPIs.ControlPlane.Generic
+	generic.RESTOptionsGetter = shared.getter(generic.RESTOptionsGetter)
+	ext := config.ApiExtensions
+	ext.GenericConfig.RESTOptionsGetter = shared.getter(ext.GenericConfig.RESTOptionsGetter)
+	ext.ExtraConfig.CRDRESTOptionsGetter = shared.getter(ext.ExtraConfig.CRDRESTOptionsGetter)
+	agg := config.Aggregator.GenericConfig
+	agg.RESTOptionsGetter = shared.getter(agg.RESTOptionsGetter)
+	// No OpenAPI v2 document from the built-in APIs and the aggregator:
+	// building and merging it eagerly held ~25 MB, and kubectl (1.27 on)
+	// uses v3, which stays. The extensions server keeps its v2 config:
+	// upstream publishes CRDs' v3 schemas only when it has one.
+	generic.OpenAPIConfig = nil
+	agg.OpenAPIConfig = nil
+	done, err := config.Complete()
+	if err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	server, err := apiserverapp.CreateServerChain(done)
+	if err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	return prepared.Run(ctx)
 }
 
 func runControllerManager(ctx context.Context, args []string) error {

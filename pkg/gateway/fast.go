@@ -29,6 +29,10 @@ import (
 // forwarding; larger and chunked bodies are streamed to the pod.
 const fastBodyInMemory = 1 << 20
 
+// maxBodyTime bounds the time a request body may take to arrive:
+// upstream's max-revision-timeout-seconds.
+const maxBodyTime = 600 * time.Second
+
 // fastHeaderBytes bounds a request's header block on the fast path (a
 // larger one is refused with 431); net/http's limit is 1 MiB, nginx's
 // 32 KiB.
@@ -45,7 +49,13 @@ func (g *Gateway) newFastServer() *fasthttp.Server {
 		MaxRequestBodySize:           fastBodyInMemory,
 		ReadBufferSize:               fastHeaderBytes,
 		IdleTimeout:                  90 * time.Second,
-		Logger:                       quietLogger{},
+		// 30 s for a request's header, as the net/http server allows; its
+		// body may then take as long as the longest revision timeout.
+		ReadTimeout: 30 * time.Second,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: maxBodyTime}
+		},
+		Logger: quietLogger{},
 	}
 }
 
