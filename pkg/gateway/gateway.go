@@ -187,7 +187,10 @@ func (g *Gateway) serve(ctx context.Context) error {
 	fast := g.newFastServer()
 	errs := make(chan error, 3)
 	go func() { errs <- srv.Serve(g.slow) }()
-	go func() { errs <- fast.Serve(newSniffListener(g.ln, g.slow)) }()
+	http1 := newConnQueue(g.ln.Addr())
+	http1.onClose = func() { g.ln.Close() } // fasthttp's shutdown stops accepting
+	go sortConnections(g.ln, http1, g.slow)
+	go func() { errs <- fast.Serve(http1) }()
 	if g.opts.MetricsAddress != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", g.stats.handler())

@@ -82,7 +82,9 @@ func startGateway(t *testing.T, concurrency int) (gw string, webPod, slowPod cha
 	if err != nil {
 		t.Fatal(err)
 	}
-	split := func(rev string) map[string][]route.Split { return map[string][]route.Split{"": {{Revision: rev, Percent: 100}}} }
+	split := func(rev string) map[string][]route.Split {
+		return map[string][]route.Split{"": {{Revision: rev, Percent: 100}}}
+	}
 	g.table.Store(&table{hosts: map[string]hostEntry{
 		"web.ns.example.com":  {route: &routeEntry{namespace: "ns", name: "web", splits: split("web-00001")}},
 		"slow.ns.example.com": {route: &routeEntry{namespace: "ns", name: "slow", splits: split("slow-00001")}},
@@ -296,5 +298,30 @@ func TestConnectionHandOffAndProtocols(t *testing.T) {
 	resp2, body := send(t, http.MethodGet, gw+"/headers", "web.ns.example.com", nil, http.Header{"X-Big": {strings.Repeat("x", fastHeaderBytes)}})
 	if resp2.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("a %d-byte header: %d %q", fastHeaderBytes, resp2.StatusCode, body)
+	}
+}
+
+// An HTTP/1.0 client is answered, and its connection closed after the
+// response; the pod still gets HTTP/1.1 (a connection it can keep).
+func TestHTTP10Client(t *testing.T) {
+	gw, _, _, _ := startGateway(t, 0)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(gw, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "GET /proto HTTP/1.0\r\nHost: web.ns.example.com\r\n\r\n")
+	all, err := io.ReadAll(conn) // to the end: the gateway closes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(all))), nil)
+	if err != nil {
+		t.Fatalf("%v in %q", err, all)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "HTTP/1.1\n" {
+		t.Errorf("HTTP/1.0 client: %d %q", resp.StatusCode, body)
 	}
 }

@@ -11,51 +11,32 @@ import (
 // The gateway has two HTTP servers on one port: fasthttp for the common
 // HTTP/1.x request (fast.go) and net/http for everything else. Connections
 // reach net/http two ways: a client that opens with the HTTP/2 preface
-// (h2c with prior knowledge), told apart when the connection is accepted,
-// and a request fasthttp hands over (handOff), replayed on its hijacked
-// connection.
+// (h2c with prior knowledge), told apart when the connection is accepted
+// (sortConnections), and a request fasthttp hands over (handOff), replayed
+// on its hijacked connection.
 
 // h2Preface is how an HTTP/2 client without TLS opens a connection.
 var h2Preface = []byte("PRI ")
 
-// sniffListener accepts connections and passes those that open with the
-// HTTP/2 preface to slow; Accept returns the others (HTTP/1.x).
-type sniffListener struct {
-	net.Listener
-	slow   *connQueue
-	http1  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newSniffListener(ln net.Listener, slow *connQueue) *sniffListener {
-	s := &sniffListener{Listener: ln, slow: slow, http1: make(chan net.Conn), closed: make(chan struct{})}
-	go s.acceptLoop()
-	return s
-}
-
-func (s *sniffListener) acceptLoop() {
+// sortConnections accepts connections from ln until it closes and queues
+// those that open with the HTTP/2 preface on slow, the others (HTTP/1.x)
+// on http1.
+func sortConnections(ln net.Listener, http1, slow *connQueue) {
 	for {
-		c, err := s.Listener.Accept()
+		c, err := ln.Accept()
 		if err != nil {
-			select {
-			case <-s.closed:
-				return
-			default:
-			}
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				continue
 			}
-			_ = s.Close()
 			return
 		}
-		go s.sniff(c)
+		go sortConnection(c, http1, slow)
 	}
 }
 
-// sniff reads the first four bytes (no request is shorter) and routes the
-// connection by them.
-func (s *sniffListener) sniff(c net.Conn) {
+// sortConnection reads the first four bytes (no request is shorter) and
+// queues the connection by them.
+func sortConnection(c net.Conn, http1, slow *connQueue) {
 	var head [4]byte
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := io.ReadFull(c, head[:]); err != nil {
@@ -65,32 +46,10 @@ func (s *sniffListener) sniff(c net.Conn) {
 	_ = c.SetReadDeadline(time.Time{})
 	pc := &prefixConn{Conn: c, prefix: head[:]}
 	if bytes.Equal(head[:], h2Preface) {
-		s.slow.push(pc)
-		return
+		slow.push(pc)
+	} else {
+		http1.push(pc)
 	}
-	select {
-	case s.http1 <- pc:
-	case <-s.closed:
-		c.Close()
-	}
-}
-
-func (s *sniffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-s.http1:
-		return c, nil
-	case <-s.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (s *sniffListener) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.closed)
-		err = s.Listener.Close()
-	})
-	return err
 }
 
 // prefixConn gives back the bytes sniffed off a connection before the
@@ -109,13 +68,14 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// connQueue is a listener fed with connections by the gateway itself:
-// the net/http server's.
+// connQueue is a listener fed with connections by the gateway itself: one
+// for each server.
 type connQueue struct {
-	addr   net.Addr
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
+	addr    net.Addr
+	conns   chan net.Conn
+	closed  chan struct{}
+	once    sync.Once
+	onClose func() // also run on Close, if set
 }
 
 func newConnQueue(addr net.Addr) *connQueue {
@@ -141,7 +101,12 @@ func (q *connQueue) Accept() (net.Conn, error) {
 }
 
 func (q *connQueue) Close() error {
-	q.once.Do(func() { close(q.closed) })
+	q.once.Do(func() {
+		close(q.closed)
+		if q.onClose != nil {
+			q.onClose()
+		}
+	})
 	return nil
 }
 
