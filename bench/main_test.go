@@ -7,6 +7,7 @@ package bench
 import (
 	"flag"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -22,10 +23,11 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		os.Exit(m.Run())
 	}
-	// KND_RUNTIME=docker measures the docker provider instead of processes.
-	var extra []string
+	// KND_RUNTIME=docker measures the docker provider instead of processes;
+	// KND_SERVER_ARGS adds `knd server` flags (e.g. --max-pods=1100).
+	extra := strings.Fields(os.Getenv("KND_SERVER_ARGS"))
 	if rt := os.Getenv("KND_RUNTIME"); rt != "" {
-		extra = []string{"--runtime=" + rt}
+		extra = append(extra, "--runtime="+rt)
 	}
 	os.Exit(kndtest.RunSharedWith(m, extra, func(s *kndtest.Server) { knd = s }))
 }

@@ -43,6 +43,7 @@ type serverOptions struct {
 	metricsPort int
 	verbosity   int
 	runtime     string
+	maxPods     int
 }
 
 func newServerCommand() *cobra.Command {
@@ -64,6 +65,7 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&o.gatewayPort, "gateway-port", 8080, "port the gateway serves Knative routes on (0: a free one)")
 	f.IntVar(&o.metricsPort, "gateway-metrics-port", 9091, "port of the gateway's Prometheus /metrics (0: off)")
 	f.IntVar(&o.verbosity, "v", 0, "log verbosity of the embedded components (logs go to <data-dir>/knd.log)")
+	f.IntVar(&o.maxPods, "max-pods", 1000, "how many pods the node runs at most (its pod capacity, as the kubelet's --max-pods)")
 	f.StringVar(&o.runtime, "runtime", "process", "how pods run: process (local processes), docker (containers of a Docker-API engine: DOCKER_HOST or the default socket) or auto (docker when an engine answers, else process)")
 	return cmd
 }
@@ -142,7 +144,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// The node agent tells the gateway (created below) the moment a
 	// revision's pod is ready or stops being ready, ahead of the API.
 	var gwRef atomic.Pointer[gateway.Gateway]
-	agent, err := newNodeAgent(sysCtx, o.dataDir, o.runtime, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
+	agent, err := newNodeAgent(sysCtx, o.dataDir, o.runtime, o.maxPods, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
 		if gw, rev := gwRef.Load(), pod.Labels[servingv1.RevisionLabelKey]; gw != nil && rev != "" {
 			gw.PodReadiness(pod.Namespace, rev, pod.Name, addr, ready)
 		}
@@ -230,7 +232,7 @@ func metricsAddress(host string, port int) string {
 
 // newNodeAgent sets up the node agent with the chosen provider and a
 // kubelet endpoint certificate from the control plane's CA.
-func newNodeAgent(ctx context.Context, dataDir, runtime string, cp *controlplane.ControlPlane, client kubernetes.Interface,
+func newNodeAgent(ctx context.Context, dataDir, runtime string, maxPods int, cp *controlplane.ControlPlane, client kubernetes.Interface,
 	podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, error) {
 	images, err := image.Open(filepath.Join(dataDir, "images"))
 	if err != nil {
@@ -252,7 +254,7 @@ func newNodeAgent(ctx context.Context, dataDir, runtime string, cp *controlplane
 	return node.New(node.Options{
 		Client: client, NodeName: nodeName, DataDir: dataDir, Provider: provider,
 		KubeletCertFile: cert, KubeletKeyFile: key, ClientCAFile: cp.PKI().CACert(),
-		Version: version.Get().GitVersion, PodReadiness: podReadiness,
+		Version: version.Get().GitVersion, PodReadiness: podReadiness, MaxPods: maxPods,
 	}), nil
 }
 
