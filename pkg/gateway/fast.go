@@ -153,8 +153,12 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 		return
 	}
 	// The pod's slot is held until the body is through; fasthttp closes a
-	// body stream once it has written it or failed to.
-	ctx.Response.SetBodyStream(&podBody{resp: resp, done: finish}, resp.Header.ContentLength())
+	// body stream once it has written it or failed to. A response of
+	// unknown length (a stream, server-sent events) goes out chunk by chunk,
+	// its header at once.
+	length := resp.Header.ContentLength()
+	ctx.Response.ImmediateHeaderFlush = length < 0
+	ctx.Response.SetBodyStream(&podBody{resp: resp, done: finish}, length)
 }
 
 // setOutbound fills out with what the pod gets: the client's request with

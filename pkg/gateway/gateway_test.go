@@ -46,6 +46,12 @@ func testPod(t *testing.T) (*httptest.Server, chan struct{}) {
 		fmt.Fprintln(w, "released")
 	})
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush() // the header alone first
+		if r.URL.Query().Get("first") != "" {
+			<-release
+		}
 		fmt.Fprintln(w, "first")
 		_ = http.NewResponseController(w).Flush()
 		<-release
@@ -224,21 +230,25 @@ func TestBusyRevisionQueues(t *testing.T) {
 	}
 }
 
-// A response of unknown length reaches the client as the pod writes it.
+// A response of unknown length reaches the client as the pod writes it,
+// its header before any of its body.
 func TestStreamedResponse(t *testing.T) {
 	gw, release, _, _ := startGateway(t, 0)
-	req, _ := http.NewRequest(http.MethodGet, gw+"/stream", nil)
+	req, _ := http.NewRequest(http.MethodGet, gw+"/stream?first=wait", nil)
 	req.Host = "web.ns.example.com"
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("header %v", resp.Header)
+	}
+	close(release) // the pod writes its body only now
 	br := bufio.NewReader(resp.Body)
 	if line, err := br.ReadString('\n'); line != "first\n" {
 		t.Fatalf("first line %q %v", line, err)
 	}
-	close(release) // the pod writes the rest only now
 	if rest, err := io.ReadAll(br); string(rest) != "second\n" {
 		t.Errorf("rest %q %v", rest, err)
 	}
