@@ -170,7 +170,7 @@ func setOutbound(ctx *fasthttp.RequestCtx, out *fasthttp.Request, entry hostEntr
 	for _, k := range hopByHop {
 		oh.Del(k)
 	}
-	oh.Del("Expect") // fasthttp already answered 100-continue
+	oh.Del("Expect")           // fasthttp already answered 100-continue
 	oh.SetProtocol("HTTP/1.1") // keep-alive to the pod, whatever the client speaks
 	host := string(in.Header.Host())
 	if entry.rewriteHost != "" {
