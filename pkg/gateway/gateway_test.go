@@ -115,6 +115,17 @@ func startGateway(t *testing.T, concurrency int) (gw string, webPod, slowPod cha
 	return "http://" + g.Addr().String(), webRelease, slowRelease, g
 }
 
+// rawConn is a TCP connection to the gateway, closed with the test.
+func rawConn(t *testing.T, gw string) net.Conn {
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(gw, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return conn
+}
+
 func send(t *testing.T, method, url, host string, body io.Reader, header http.Header) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
@@ -258,12 +269,7 @@ func TestStreamedResponse(t *testing.T) {
 // over, then an upgrade; HTTP/2 clients are served too.
 func TestConnectionHandOffAndProtocols(t *testing.T) {
 	gw, _, _, _ := startGateway(t, 0)
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(gw, "http://"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := rawConn(t, gw)
 	// Pipelined: the second request is already buffered when the first is served.
 	fmt.Fprint(conn, "GET /proto HTTP/1.1\r\nHost: web.ns.example.com\r\n\r\nGET /proto HTTP/1.1\r\nHost: slow.ns.example.com\r\n\r\n")
 	br := bufio.NewReader(conn)
@@ -315,12 +321,7 @@ func TestConnectionHandOffAndProtocols(t *testing.T) {
 // response; the pod still gets HTTP/1.1 (a connection it can keep).
 func TestHTTP10Client(t *testing.T) {
 	gw, _, _, _ := startGateway(t, 0)
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(gw, "http://"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := rawConn(t, gw)
 	fmt.Fprint(conn, "GET /proto HTTP/1.0\r\nHost: web.ns.example.com\r\n\r\n")
 	all, err := io.ReadAll(conn) // to the end: the gateway closes it
 	if err != nil {
