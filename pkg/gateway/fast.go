@@ -51,12 +51,20 @@ func (g *Gateway) newFastServer() *fasthttp.Server {
 		IdleTimeout:                  90 * time.Second,
 		// 30 s for a request's header, as the net/http server allows; its
 		// body may then take as long as the longest revision timeout.
-		ReadTimeout: 30 * time.Second,
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			return fasthttp.RequestConfig{ReadTimeout: maxBodyTime}
-		},
-		Logger: quietLogger{},
+		ReadTimeout:    30 * time.Second,
+		HeaderReceived: bodyReadTimeout,
+		Logger:         quietLogger{},
 	}
+}
+
+// bodyReadTimeout gives a request with a body up to maxBodyTime to send it
+// (streamed to the pod as it comes); a bodiless one keeps the header's
+// deadline, which nothing reads past.
+func bodyReadTimeout(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if cl := h.ContentLength(); cl == 0 || cl == -2 {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{ReadTimeout: maxBodyTime}
 }
 
 // newPodClient is the fast path's connection pool to one pod.
