@@ -72,7 +72,8 @@ func newPodClient(addr string) *fasthttp.HostClient {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &fasthttp.HostClient{
 		Addr:                     addr,
-		Dial:                     func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
+		Dial:                     func(addr string) (net.Conn, error) { return dialPod(dialer, addr) },
+		RetryIfErr:               retryClosedIdle,
 		MaxConns:                 100000, // containerConcurrency and the queue bound requests, not this
 		MaxIdleConnDuration:      90 * time.Second,
 		NoDefaultUserAgentHeader: true,
