@@ -22,10 +22,13 @@ var errPodClosedIdle = errors.New("the pod closed the idle connection")
 // load a connection is reused within microseconds and skips the check.
 const idleCheckAfter = 50 * time.Millisecond
 
-// podConn is a connection to a pod that knows when it was last used.
+// podConn is a connection to a pod that knows when it last sent a request.
+// (A response follows its request within the timeout, so the time since
+// the last write is the connection's idle time, give or take the
+// response's own; measuring reads as well would cost a clock read each.)
 type podConn struct {
 	*net.TCPConn
-	lastUse time.Time
+	lastWrite time.Time
 }
 
 func dialPod(d *net.Dialer, addr string) (net.Conn, error) {
@@ -33,22 +36,16 @@ func dialPod(d *net.Dialer, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &podConn{TCPConn: c.(*net.TCPConn), lastUse: time.Now()}, nil
-}
-
-func (c *podConn) Read(p []byte) (int, error) {
-	n, err := c.TCPConn.Read(p)
-	c.lastUse = time.Now()
-	return n, err
+	return &podConn{TCPConn: c.(*net.TCPConn), lastWrite: time.Now()}, nil
 }
 
 func (c *podConn) Write(p []byte) (int, error) {
-	if time.Since(c.lastUse) > idleCheckAfter && c.closedByPeer() {
+	now := time.Now()
+	if now.Sub(c.lastWrite) > idleCheckAfter && c.closedByPeer() {
 		return 0, errPodClosedIdle
 	}
-	n, err := c.TCPConn.Write(p)
-	c.lastUse = time.Now()
-	return n, err
+	c.lastWrite = now
+	return c.TCPConn.Write(p)
 }
 
 // closedByPeer peeks at the socket without blocking: an end of stream, an
