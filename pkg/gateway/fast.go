@@ -15,8 +15,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The fast path. Go's net/http server and client together spend about
-// twice nginx's CPU on a proxied request (docs/benchmarks.md), so the
+// The fast path. Go's net/http server and client together spend two to
+// three times nginx's CPU on a proxied request (docs/benchmarks.md), so the
 // common request — HTTP/1.x, to a revision with a free ready pod — is read,
 // forwarded and answered with fasthttp on both sides, in the goroutine that
 // read it. Everything else is handed to the net/http server and
