@@ -239,6 +239,7 @@ func (g *Gateway) handOff(ctx *fasthttp.RequestCtx) {
 	fmt.Fprintf(&head, "%s %s %s\r\n", h.Method(), h.RequestURI(), h.Protocol())
 	raw := h.RawHeaders() // ends with the blank line
 	var body io.Reader
+	var rechunked *io.PipeReader
 	switch cl := h.ContentLength(); {
 	case cl == -1 || cl > fastBodyInMemory:
 		// Part of a streamed body is already read: replay the whole body,
@@ -248,7 +249,8 @@ func (g *Gateway) handOff(ctx *fasthttp.RequestCtx) {
 		head.WriteString("Connection: close\r\n\r\n")
 		body = ctx.RequestBodyStream()
 		if cl == -1 {
-			body = rechunk(body)
+			rechunked = rechunk(body)
+			body = rechunked
 		}
 	case cl > 0:
 		head.Write(raw)
@@ -265,11 +267,14 @@ func (g *Gateway) handOff(ctx *fasthttp.RequestCtx) {
 		hc := &handedConn{Conn: c, r: io.MultiReader(append(readers, c)...), done: make(chan struct{})}
 		g.slow.push(hc)
 		<-hc.done
+		if rechunked != nil {
+			rechunked.Close() // ends rechunk's copy if net/http left the body unread
+		}
 	})
 }
 
 // rechunk encodes a body in HTTP/1.1 chunks again.
-func rechunk(body io.Reader) io.Reader {
+func rechunk(body io.Reader) *io.PipeReader {
 	pr, pw := io.Pipe()
 	go func() {
 		cw := httputil.NewChunkedWriter(pw)
