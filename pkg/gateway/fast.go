@@ -79,7 +79,10 @@ func newPodClient(addr string) *fasthttp.HostClient {
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		StreamResponseBody:       true,
-		ReadBufferSize:           fastHeaderBytes,
+		// Bodies of known length up to this are read whole before Do
+		// returns; larger ones (and those of unknown length) stream.
+		MaxResponseBodySize: fastBodyInMemory,
+		ReadBufferSize:      fastHeaderBytes,
 	}
 }
 
@@ -155,8 +158,25 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 		release()
 		rev.metrics.observe(code, time.Since(start))
 	}
-	if resp.BodyStream() == nil {
-		ctx.Response.SetBody(resp.Body())
+	length := resp.Header.ContentLength()
+	if stream := resp.BodyStream(); stream == nil || (length >= 0 && length <= fastBodyInMemory) {
+		// The whole body is in memory already: answer with a copy and free
+		// the pod's connection and slot now, not after the client has it.
+		if stream != nil {
+			buf := copyBuffers.Get()
+			_, err := io.CopyBuffer(ctx.Response.BodyWriter(), stream, buf)
+			copyBuffers.Put(buf)
+			if cerr := resp.CloseBodyStream(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				ctx.Response.Reset()
+				fastError(ctx, fmt.Sprintf("error reaching revision: %v", err), http.StatusBadGateway)
+				code = http.StatusBadGateway
+			}
+		} else {
+			ctx.Response.SetBody(resp.Body())
+		}
 		fasthttp.ReleaseResponse(resp)
 		finish()
 		return
@@ -165,7 +185,6 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 	// body stream once it has written it or failed to. A response of
 	// unknown length (a stream, server-sent events) goes out chunk by chunk,
 	// its header at once.
-	length := resp.Header.ContentLength()
 	ctx.Response.ImmediateHeaderFlush = length < 0
 	ctx.Response.SetBodyStream(&podBody{resp: resp, done: finish}, length)
 }

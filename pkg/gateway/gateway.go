@@ -99,7 +99,7 @@ func New(opts Options) (*Gateway, error) {
 		// server-sent events) is flushed as it comes; one of known length
 		// goes out in as few writes as possible (flushing every write cost
 		// a sixth of the gateway's CPU in syscalls).
-		BufferPool: &bufferPool{},
+		BufferPool: &copyBuffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			t := pr.In.Context().Value(targetKey{}).(*target)
 			pr.SetURL(&url.URL{Scheme: "http", Host: t.addr})
@@ -434,10 +434,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, t)))
 }
 
-// bufferPool recycles the proxy's copy buffers: without it every request
+// bufferPool recycles the proxies' copy buffers: without it every request
 // allocates 32 KiB, and in a process holding the API server's heap the
 // garbage collector, not the proxy, sets the throughput.
 type bufferPool struct{ pool sync.Pool }
+
+// copyBuffers serve both paths.
+var copyBuffers bufferPool
 
 func (b *bufferPool) Get() []byte {
 	if buf, ok := b.pool.Get().(*[]byte); ok {

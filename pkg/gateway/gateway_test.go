@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +42,11 @@ func testPod(t *testing.T) (*httptest.Server, chan struct{}) {
 			return
 		}
 		fmt.Fprintf(w, "%s %d %x\n", r.Method, len(b), sha256.Sum256(b))
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		_, _ = w.Write(bytes.Repeat([]byte("x"), n))
 	})
 	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -221,6 +228,20 @@ func TestRequestBodies(t *testing.T) {
 			resp, got := send(t, http.MethodPost, gw+"/body", host, body(), nil)
 			if resp.StatusCode != 200 || got != want {
 				t.Errorf("%s, %s body: %d %q, want %q", host, name, resp.StatusCode, got, want)
+			}
+		}
+	}
+}
+
+// Response bodies of known length, small (copied whole) and larger than
+// the fast path holds in memory (streamed), arrive whole with their length.
+func TestResponseBodies(t *testing.T) {
+	gw, _, _, _ := startGateway(t, 0)
+	for _, host := range []string{"web.ns.example.com", "slow.ns.example.com"} {
+		for _, n := range []int{0, 10, 5 << 20} {
+			resp, body := send(t, http.MethodGet, fmt.Sprintf("%s/big?n=%d", gw, n), host, nil, nil)
+			if resp.StatusCode != 200 || len(body) != n || resp.ContentLength != int64(n) || strings.Trim(body, "x") != "" {
+				t.Errorf("%s, %d bytes: %d, %d bytes, Content-Length %d", host, n, resp.StatusCode, len(body), resp.ContentLength)
 			}
 		}
 	}
