@@ -118,9 +118,9 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *revision, p *pod, release func(), timeout time.Duration) {
 	start := time.Now()
 	deadline := start.Add(timeout)
-	out := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(out)
-	setOutbound(ctx, out, entry, rev)
+	out := &ctx.Request
+	http10 := !out.Header.IsHTTP11()
+	setOutbound(ctx, entry, rev)
 	bodiless := out.Header.ContentLength() == 0 || out.Header.ContentLength() == -2
 	resp := fasthttp.AcquireResponse()
 	for attempt := 0; ; attempt++ {
@@ -135,6 +135,9 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 				continue
 			}
 			fasthttp.ReleaseResponse(resp)
+			if http10 {
+				out.Header.SetProtocol("HTTP/1.0") // handOff replays the request as it came
+			}
 			g.handOff(ctx)
 			return
 		}
@@ -189,18 +192,20 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 	ctx.Response.SetBodyStream(&podBody{resp: resp, done: finish}, length)
 }
 
-// setOutbound fills out with what the pod gets: the client's request with
-// Knative's and the forwarding headers set, as the slow path's Rewrite does.
-func setOutbound(ctx *fasthttp.RequestCtx, out *fasthttp.Request, entry hostEntry, rev *revision) {
-	in := &ctx.Request
-	in.Header.CopyTo(&out.Header)
-	oh := &out.Header
+// setOutbound turns the client's request into what the pod gets, in
+// place: Knative's and the forwarding headers set, as the slow path's
+// Rewrite does. (A hand-off replays the request from its raw header, which
+// this leaves alone, and fasthttp decided before the handler whether to
+// keep the client's connection.)
+func setOutbound(ctx *fasthttp.RequestCtx, entry hostEntry, rev *revision) {
+	oh := &ctx.Request.Header
+	host := string(oh.Host())
 	for _, k := range hopByHop {
 		oh.Del(k)
 	}
 	oh.Del("Expect")           // fasthttp already answered 100-continue
 	oh.SetProtocol("HTTP/1.1") // keep-alive to the pod, whatever the client speaks
-	host := string(in.Header.Host())
+	oh.ResetConnectionClose()
 	if entry.rewriteHost != "" {
 		oh.SetHost(entry.rewriteHost)
 		oh.Set("K-Original-Host", host)
@@ -213,10 +218,10 @@ func setOutbound(ctx *fasthttp.RequestCtx, out *fasthttp.Request, entry hostEntr
 	oh.Set("Forwarded", forwarded(xff, host))
 	oh.Set(RevisionHeader, rev.name)
 	oh.Set(NamespaceHeader, rev.namespace)
-	if cl := in.Header.ContentLength(); cl == -1 || cl > fastBodyInMemory {
-		out.SetBodyStream(ctx.RequestBodyStream(), cl)
-	} else if cl > 0 {
-		out.SetBodyRaw(in.Body())
+	// A body fasthttp has read whole goes as bytes rather than as a
+	// stream, so that it can be sent again (fasthttp resends no stream).
+	if cl := oh.ContentLength(); cl > 0 && cl <= fastBodyInMemory {
+		ctx.Request.Body()
 	}
 }
 
