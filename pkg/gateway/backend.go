@@ -36,7 +36,10 @@ func (p *pod) fastClient() *fasthttp.HostClient {
 // requests beyond the pods' capacity wait (bounded) for a free one.
 type revision struct {
 	namespace, name string
-	metrics         *revisionMetrics
+
+	allMetrics  *metrics
+	metricsOnce sync.Once
+	series      *revisionMetrics // its own, made on first use
 
 	mu          sync.Mutex
 	concurrency int           // 0: unlimited
@@ -67,8 +70,14 @@ type toldState struct {
 const toldFor = 3 * time.Second
 
 func newRevision(ns, name string, m *metrics) *revision {
-	return &revision{namespace: ns, name: name, changed: make(chan struct{}), timeout: 300 * time.Second,
-		metrics: m.forRevision(ns, name)}
+	return &revision{namespace: ns, name: name, changed: make(chan struct{}), timeout: 300 * time.Second, allMetrics: m}
+}
+
+// metrics are the revision's series, made when it first serves a request
+// (not for every revision the API lists).
+func (r *revision) metrics() *revisionMetrics {
+	r.metricsOnce.Do(func() { r.series = r.allMetrics.forRevision(r.namespace, r.name) })
+	return r.series
 }
 
 // setPods replaces the ready pods, keeping the counts of pods that stay.

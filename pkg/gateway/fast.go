@@ -148,7 +148,7 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 			code, msg = http.StatusGatewayTimeout, "request timeout"
 		}
 		fastError(ctx, msg, code)
-		rev.metrics.observe(code, time.Since(start))
+		rev.metrics().observe(code, time.Since(start))
 		return
 	}
 	code := resp.StatusCode()
@@ -159,7 +159,7 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 	}
 	finish := func() {
 		release()
-		rev.metrics.observe(code, time.Since(start))
+		rev.metrics().observe(code, time.Since(start))
 	}
 	length := resp.Header.ContentLength()
 	if stream := resp.BodyStream(); stream == nil || (length >= 0 && length <= fastBodyInMemory) {

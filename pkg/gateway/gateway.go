@@ -389,25 +389,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	start := time.Now()
+	series := rev.metrics()
 	rec := &statusRecorder{ResponseWriter: w}
 	w = rec
 	defer func() {
 		if rec.code != 0 {
-			rev.metrics.observe(rec.code, time.Since(start))
+			series.observe(rec.code, time.Since(start))
 		}
 	}()
 	var cold atomic.Bool
-	rev.metrics.queued.Inc()
+	series.queued.Inc()
 	p, release, err := rev.acquire(ctx, func() {
 		cold.Store(true)
-		rev.metrics.colds.Inc()
+		series.colds.Inc()
 		if g.opts.OnColdStart != nil {
 			g.opts.OnColdStart(rev.namespace, rev.name)
 		}
 	})
-	rev.metrics.queued.Dec()
+	series.queued.Dec()
 	if cold.Load() && err == nil {
-		rev.metrics.coldStart.Observe(time.Since(start).Seconds())
+		series.coldStart.Observe(time.Since(start).Seconds())
 	}
 	switch {
 	case errors.Is(err, errQueueFull):
