@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -154,8 +156,10 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 	code := resp.StatusCode()
 	resp.Header.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.ResetConnectionClose() // the pod's connection, not the client's
-	for _, k := range hopByHop {
-		ctx.Response.Header.Del(k)
+	if hasHopByHop(ctx.Response.Header.All()) {
+		for _, k := range hopByHop {
+			ctx.Response.Header.Del(k)
+		}
 	}
 	finish := func() {
 		release()
@@ -200,10 +204,11 @@ func (g *Gateway) forwardFast(ctx *fasthttp.RequestCtx, entry hostEntry, rev *re
 func setOutbound(ctx *fasthttp.RequestCtx, entry hostEntry, rev *revision) {
 	oh := &ctx.Request.Header
 	host := string(oh.Host())
-	for _, k := range hopByHop {
-		oh.Del(k)
+	if hasHopByHop(oh.All()) {
+		for _, k := range hopByHop {
+			oh.Del(k)
+		}
 	}
-	oh.Del("Expect")           // fasthttp already answered 100-continue
 	oh.SetProtocol("HTTP/1.1") // keep-alive to the pod, whatever the client speaks
 	oh.ResetConnectionClose()
 	if entry.rewriteHost != "" {
@@ -215,7 +220,8 @@ func setOutbound(ctx *fasthttp.RequestCtx, entry hostEntry, rev *revision) {
 	oh.Set("X-Forwarded-For", xff)
 	oh.Set("X-Forwarded-Host", host)
 	oh.Set("X-Forwarded-Proto", "http")
-	oh.Set("Forwarded", forwarded(xff, host))
+	var buf [256]byte
+	oh.SetBytesV("Forwarded", appendForwarded(buf[:0], xff, host))
 	oh.Set(RevisionHeader, rev.name)
 	oh.Set(NamespaceHeader, rev.namespace)
 	// A body fasthttp has read whole goes as bytes rather than as a
@@ -227,14 +233,47 @@ func setOutbound(ctx *fasthttp.RequestCtx, entry hostEntry, rev *revision) {
 
 // forwarded is the Forwarded header (RFC 7239) for a request from client
 // addresses xff for host.
-func forwarded(xff, host string) string {
-	return "for=" + strconv.Quote(xff) + ";proto=http;host=" + strconv.Quote(host)
+func forwarded(xff, host string) string { return string(appendForwarded(nil, xff, host)) }
+
+func appendForwarded(b []byte, xff, host string) []byte {
+	b = append(b, "for="...)
+	b = appendQuoted(b, xff)
+	b = append(b, ";proto=http;host="...)
+	return appendQuoted(b, host)
+}
+
+// appendQuoted is strconv.AppendQuote, without its per-rune work for the
+// plain ASCII that addresses and host names are.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // hopByHop are the headers that describe one connection and are not
 // forwarded (RFC 9110 §7.6.1); fasthttp itself handles Connection,
-// Content-Length and Transfer-Encoding.
-var hopByHop = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
+// Content-Length and Transfer-Encoding. Expect goes too: fasthttp has
+// answered a 100-continue itself.
+var hopByHop = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade", "Expect"}
+
+// hasHopByHop says, in one pass over a header, whether any hop-by-hop
+// header is there: most requests and responses have none, and a Del per
+// name costs a search each.
+func hasHopByHop(all iter.Seq2[[]byte, []byte]) bool {
+	for k := range all {
+		for _, h := range hopByHop {
+			if len(k) == len(h) && strings.EqualFold(string(k), h) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // podBody is a pod's response body on its way to the client.
 type podBody struct {
