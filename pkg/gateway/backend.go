@@ -132,9 +132,7 @@ func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), e
 	}()
 	for {
 		if p := r.freePod(); p != nil {
-			p.inflight++
-			r.inflight++
-			return p, r.releaser(p), nil
+			return p, r.reserve(p), nil
 		}
 		if !queued {
 			if r.queued >= MaxQueue {
@@ -169,9 +167,7 @@ func (r *revision) tryAcquire() (*pod, func()) {
 	}
 	r.lastRequest = time.Now()
 	r.requests++
-	p.inflight++
-	r.inflight++
-	return p, r.releaser(p)
+	return p, r.reserve(p)
 }
 
 // fastTimeout is the revision's timeoutSeconds, and whether the fast path
@@ -196,7 +192,10 @@ func (r *revision) freePod() *pod {
 	return best
 }
 
-func (r *revision) releaser(p *pod) func() {
+// reserve takes one of p's slots (r.mu held) and returns what gives it back.
+func (r *revision) reserve(p *pod) func() {
+	p.inflight++
+	r.inflight++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
