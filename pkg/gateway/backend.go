@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // MaxQueue bounds the requests one revision holds while it has no free
@@ -21,14 +19,9 @@ type pod struct {
 	name     string
 	addr     string // host:port
 	inflight int
-
-	clientOnce sync.Once
-	client     *fasthttp.HostClient // the fast path's connections to it
-}
-
-func (p *pod) fastClient() *fasthttp.HostClient {
-	p.clientOnce.Do(func() { p.client = newPodClient(p.addr) })
-	return p.client
+	// gone says the revision dropped the pod: the event loop closes its
+	// idle connections to it.
+	gone atomic.Bool
 }
 
 // revision holds a revision's ready pods and enforces its
@@ -103,6 +96,8 @@ func (r *revision) setPods(ready map[string]string) {
 		if addr, ok := ready[p.name]; ok && addr == p.addr {
 			kept = append(kept, p)
 			delete(ready, p.name)
+		} else {
+			p.gone.Store(true)
 		}
 	}
 	for name, addr := range ready {
@@ -156,23 +151,28 @@ func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), e
 	}
 }
 
-// tryAcquire reserves a free pod without waiting, or returns nil (and
-// counts nothing: the request goes on to acquire).
-func (r *revision) tryAcquire() (*pod, func()) {
+// tryReserve takes a slot of a free pod without waiting, or returns nil
+// (and counts nothing: the request goes on to acquire). arrival says to
+// count the request (not for a retry of one counted already).
+func (r *revision) tryReserve(arrival bool) *pod {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.freePod()
 	if p == nil {
-		return nil, nil
+		return nil
 	}
-	r.lastRequest = time.Now()
-	r.requests++
-	return p, r.reserve(p)
+	if arrival {
+		r.lastRequest = time.Now()
+		r.requests++
+	}
+	p.inflight++
+	r.inflight++
+	return p
 }
 
-// fastTimeout is the revision's timeoutSeconds, and whether the fast path
-// can enforce all its timeouts (it has no response-start or idle timer).
-func (r *revision) fastTimeout() (time.Duration, bool) {
+// loopTimeout is the revision's timeoutSeconds, and whether the event
+// loop can enforce all its timeouts (it has no response-start or idle timer).
+func (r *revision) loopTimeout() (time.Duration, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.timeout, r.responseStart == 0 && r.idle == 0
@@ -197,17 +197,18 @@ func (r *revision) reserve(p *pod) func() {
 	p.inflight++
 	r.inflight++
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			r.mu.Lock()
-			p.inflight--
-			r.inflight--
-			r.lastRequest = time.Now()
-			if r.queued > 0 {
-				r.signal()
-			}
-			r.mu.Unlock()
-		})
+	return func() { once.Do(func() { r.releaseSlot(p) }) }
+}
+
+// releaseSlot gives back a slot of p.
+func (r *revision) releaseSlot(p *pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.inflight--
+	r.inflight--
+	r.lastRequest = time.Now()
+	if r.queued > 0 {
+		r.signal()
 	}
 }
 
@@ -231,6 +232,7 @@ func (r *revision) stats() Stats {
 func (r *revision) forget(gone *pod) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	gone.gone.Store(true)
 	for i, p := range r.pods {
 		if p == gone {
 			r.pods = append(r.pods[:i:i], r.pods[i+1:]...)
@@ -256,6 +258,7 @@ func (r *revision) podReadiness(name, addr string, ready bool) {
 	for _, p := range r.pods {
 		if p.name == name {
 			if !ready {
+				p.gone.Store(true)
 				continue
 			}
 			present = true

@@ -7,6 +7,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,17 +182,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) serve(ctx context.Context) error {
 	g.slow = newConnQueue(g.ln.Addr())
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20, Protocols: new(http.Protocols)}
-	// HTTP/1.1 (requests the fast path hands over), and HTTP/2 without TLS
-	// for clients that know (h2c prior knowledge).
+	// HTTP/1.1 (connections the event loop hands over), and HTTP/2
+	// without TLS for clients that know (h2c prior knowledge).
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
-	fast := g.newFastServer()
-	errs := make(chan error, 3)
+	fast, err := newLoop(g)
+	if err != nil {
+		return err
+	}
+	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(g.slow) }()
-	http1 := newConnQueue(g.ln.Addr())
-	http1.onClose = func() { g.ln.Close() } // fasthttp's shutdown stops accepting
-	go sortConnections(g.ln, http1, g.slow)
-	go func() { errs <- fast.Serve(http1) }()
+	go fast.run()
 	if g.opts.MetricsAddress != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", g.stats.handler())
@@ -200,15 +202,17 @@ func (g *Gateway) serve(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
-		// Both servers stop accepting and answer what they hold; the fast
-		// path may still hand requests over meanwhile.
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// The loop stops accepting and finishes what it holds; net/http
+		// too, with what the loop may still hand it meanwhile.
+		fast.stop()
+		shutdown, cancel := context.WithTimeout(context.Background(), drainTime)
 		defer cancel()
-		fastDone := make(chan error, 1)
-		go func() { fastDone <- fast.ShutdownWithContext(shutdown) }()
 		err := srv.Shutdown(shutdown)
-		return errors.Join(err, <-fastDone)
+		<-fast.done
+		return err
 	case err := <-errs:
+		fast.stop()
+		<-fast.done
 		return err
 	}
 }
@@ -451,3 +455,41 @@ func (b *bufferPool) Get() []byte {
 }
 
 func (b *bufferPool) Put(buf []byte) { b.pool.Put(&buf) }
+
+// forwarded is the Forwarded header (RFC 7239) for a request from client
+// addresses xff for host.
+func forwarded(xff, host string) string { return string(appendForwarded(nil, xff, host)) }
+
+func appendForwarded(b []byte, xff, host string) []byte {
+	b = append(b, "for="...)
+	b = appendQuoted(b, xff)
+	b = append(b, ";proto=http;host="...)
+	return appendQuoted(b, host)
+}
+
+// appendQuoted is strconv.AppendQuote, without its per-rune work for the
+// plain ASCII that addresses and host names are.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// hostKey is the lower-cased host of a Host header, without its port.
+func hostKey(h []byte) []byte {
+	if i := bytes.LastIndexByte(h, ':'); i >= 0 && bytes.IndexByte(h[i:], ']') < 0 {
+		h = h[:i]
+	}
+	h = bytes.TrimSuffix(bytes.TrimPrefix(h, []byte("[")), []byte("]"))
+	for _, c := range h {
+		if 'A' <= c && c <= 'Z' {
+			return bytes.ToLower(h)
+		}
+	}
+	return h
+}
