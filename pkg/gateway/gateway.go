@@ -444,7 +444,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // garbage collector, not the proxy, sets the throughput.
 type bufferPool struct{ pool sync.Pool }
 
-// copyBuffers serve both paths.
+// copyBuffers serve the reverse proxy.
 var copyBuffers bufferPool
 
 func (b *bufferPool) Get() []byte {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"strings"
 )
 
 // HTTP/1.1 framing for the event loop (loop.go). The parser is
@@ -137,80 +138,42 @@ const (
 	hKeepAlive
 )
 
+// headerIDs are the header names the loop acts on, lower-cased.
+var headerIDs = map[string]int{
+	"host":                           hHost,
+	"content-length":                 hContentLength,
+	"transfer-encoding":              hTransferEncoding,
+	"upgrade":                        hUpgrade,
+	"expect":                         hExpect,
+	"connection":                     hConnection,
+	strings.ToLower(TagHeader):       hTag,
+	"trailer":                        hTrailer,
+	"keep-alive":                     hKeepAlive,
+	"te":                             hDropped,
+	"proxy-connection":               hDropped,
+	"proxy-authenticate":             hDropped,
+	"proxy-authorization":            hDropped,
+	"forwarded":                      hDropped,
+	"x-forwarded-for":                hDropped,
+	"x-forwarded-host":               hDropped,
+	"x-forwarded-proto":              hDropped,
+	strings.ToLower(RevisionHeader):  hDropped,
+	strings.ToLower(NamespaceHeader): hDropped,
+}
+
 // headerID classifies a request or response header name.
 func headerID(name []byte) int {
-	is := func(s string) bool { return len(name) == len(s) && bytes.EqualFold(name, []byte(s)) }
-	switch len(name) {
-	case 2:
-		if is("te") {
-			return hDropped
-		}
-	case 4:
-		if is("host") {
-			return hHost
-		}
-	case 6:
-		if is("expect") {
-			return hExpect
-		}
-	case 7:
-		switch {
-		case is("upgrade"):
-			return hUpgrade
-		case is("trailer"):
-			return hTrailer
-		}
-	case 9:
-		if is("forwarded") {
-			return hDropped
-		}
-	case 10:
-		switch {
-		case is("connection"):
-			return hConnection
-		case is("keep-alive"):
-			return hKeepAlive
-		}
-	case 14:
-		if is("content-length") {
-			return hContentLength
-		}
-	case 15:
-		if is("x-forwarded-for") {
-			return hDropped
-		}
-	case 16:
-		if is("x-forwarded-host") || is("proxy-connection") {
-			return hDropped
-		}
-	case 17:
-		switch {
-		case is("transfer-encoding"):
-			return hTransferEncoding
-		case is("x-forwarded-proto"):
-			return hDropped
-		}
-	case 18:
-		if is(TagHeader) {
-			return hTag
-		}
-		if is("proxy-authenticate") {
-			return hDropped
-		}
-	case 19:
-		if is("proxy-authorization") {
-			return hDropped
-		}
-	case 24:
-		if is(RevisionHeader) {
-			return hDropped
-		}
-	case 25:
-		if is(NamespaceHeader) {
-			return hDropped
-		}
+	var lower [32]byte
+	if len(name) > len(lower) {
+		return hOther
 	}
-	return hOther
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	return headerIDs[string(lower[:len(name)])] // no allocation for a lookup
 }
 
 func hasBareLF(b []byte) bool {

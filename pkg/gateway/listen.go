@@ -9,8 +9,8 @@ import (
 // for the common HTTP/1.1 request and net/http for everything else, which
 // gets its connections from the loop through a connQueue.
 
-// prefixConn gives back the bytes sniffed off a connection before the
-// rest of it.
+// prefixConn gives back the bytes the loop read off a connection before
+// the rest of it.
 type prefixConn struct {
 	net.Conn
 	prefix []byte
@@ -25,14 +25,12 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// connQueue is a listener fed with connections by the gateway itself: one
-// for each server.
+// connQueue is a listener fed with connections by the gateway itself.
 type connQueue struct {
-	addr    net.Addr
-	conns   chan net.Conn
-	closed  chan struct{}
-	once    sync.Once
-	onClose func() // also run on Close, if set
+	addr   net.Addr
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
 }
 
 func newConnQueue(addr net.Addr) *connQueue {
@@ -58,12 +56,7 @@ func (q *connQueue) Accept() (net.Conn, error) {
 }
 
 func (q *connQueue) Close() error {
-	q.once.Do(func() {
-		close(q.closed)
-		if q.onClose != nil {
-			q.onClose()
-		}
-	})
+	q.once.Do(func() { close(q.closed) })
 	return nil
 }
 

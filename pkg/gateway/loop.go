@@ -920,8 +920,8 @@ func (l *loop) sweep() {
 			if l.now.Sub(c.waitSince) > limit {
 				l.closeConn(c)
 			}
-		case len(c.out) == 0 && (l.stopping || l.now.Sub(c.waitSince) > keepAliveIdle):
-			l.closeConn(c)
+		case l.stopping && len(c.out) == 0, l.now.Sub(c.waitSince) > keepAliveIdle:
+			l.closeConn(c) // idle, or not reading what it was sent
 		}
 	}
 	for p, pool := range l.pools {
