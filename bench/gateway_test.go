@@ -107,7 +107,7 @@ func BenchmarkGatewayLatency(b *testing.B) {
 	pod := benchService(b, "bench-gw", "hello", nil)
 	gw := fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort)
 	host := "hello.bench-gw.example.com"
-	nginxURL, _, stop := startNginx(b, pod)
+	nginxURL, _, stop := startNginx(b, pod, false)
 	if stop != nil {
 		defer stop()
 	}
@@ -194,9 +194,12 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 		{name: "direct", url: "http://" + pod + "/", pid: knd.Pid()},
 		{name: "gateway", url: fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort), host: "hello.bench-gw.example.com", pid: knd.Pid()},
 	}
-	if nginxURL, pid, stop := startNginx(b, pod); nginxURL != "" {
+	if nginxURL, pid, stop := startNginx(b, pod, false); nginxURL != "" {
 		defer stop()
 		phases = append(phases, &phase{name: "nginx", url: nginxURL, pid: pid})
+		u, pid, stop := startNginx(b, pod, true)
+		defer stop()
+		phases = append(phases, &phase{name: "nginx-same-headers", url: u, pid: pid})
 	}
 	waitQuiet(b, knd.Pid())
 	b.ResetTimer()
@@ -230,8 +233,8 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 	}
 	// knd's CPU going direct is the pod's log copying and idle work.
 	b.ReportMetric(perRequest(phases[1])-perRequest(direct), "µs-cpu/req-gateway")
-	if len(phases) > 2 {
-		b.ReportMetric(perRequest(phases[2]), "µs-cpu/req-nginx")
+	for _, ph := range phases[2:] {
+		b.ReportMetric(perRequest(ph), "µs-cpu/req-"+ph.name)
 	}
 }
 
@@ -298,8 +301,11 @@ func profileServer(b *testing.B, d time.Duration, name string) <-chan struct{} {
 }
 
 // startNginx runs nginx as a reverse proxy to backend on a free port and
-// returns its URL and its worker's process ID.
-func startNginx(b *testing.B, backend string) (string, int, func()) {
+// returns its URL and its worker's process ID. With sameHeaders it sends
+// the pod the forwarding and Knative headers the gateway sends (the pod
+// then parses the same request); without, only what nginx sends by
+// default.
+func startNginx(b *testing.B, backend string, sameHeaders bool) (string, int, func()) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return "", 0, nil
@@ -309,12 +315,19 @@ func startNginx(b *testing.B, backend string) (string, int, func()) {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
+	headers := ""
+	if sameHeaders {
+		headers = `proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Host $http_host;
+    proxy_set_header X-Forwarded-Proto http; proxy_set_header Forwarded "for=\"$remote_addr\";proto=http;host=\"$http_host\"";
+    proxy_set_header Knative-Serving-Revision hello-00001; proxy_set_header Knative-Serving-Namespace bench-gw;`
+	}
 	conf := fmt.Sprintf(`daemon off; worker_processes 1; pid %[1]s/nginx.pid; error_log %[1]s/error.log;
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path %[1]s; proxy_temp_path %[1]s;
   upstream app { server %[2]s; keepalive 256; }
-  server { listen 127.0.0.1:%[3]d; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-`, dir, backend, port)
+  server { listen 127.0.0.1:%[3]d; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+    %[4]s } } }
+`, dir, backend, port, headers)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}

@@ -157,6 +157,27 @@ func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), e
 func (r *revision) tryReserve(arrival bool) *pod {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.reserveFree(arrival)
+}
+
+// loopReserve is tryReserve(true) for the event loop, which also needs the
+// revision's timeoutSeconds; it takes nothing from a revision whose
+// protocol or timeouts only net/http handles (h2c, response-start and idle
+// timeouts).
+func (r *revision) loopReserve() (*pod, time.Duration) {
+	if r.isH2C() {
+		return nil, 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.responseStart != 0 || r.idle != 0 {
+		return nil, 0
+	}
+	return r.reserveFree(true), r.timeout
+}
+
+// reserveFree takes a slot of the least busy free pod (r.mu held).
+func (r *revision) reserveFree(arrival bool) *pod {
 	p := r.freePod()
 	if p == nil {
 		return nil
@@ -168,14 +189,6 @@ func (r *revision) tryReserve(arrival bool) *pod {
 	p.inflight++
 	r.inflight++
 	return p
-}
-
-// loopTimeout is the revision's timeoutSeconds, and whether the event
-// loop can enforce all its timeouts (it has no response-start or idle timer).
-func (r *revision) loopTimeout() (time.Duration, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.timeout, r.responseStart == 0 && r.idle == 0
 }
 
 // freePod is the least busy pod with room, or nil.

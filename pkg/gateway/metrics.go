@@ -53,6 +53,7 @@ type revisionMetrics struct {
 	queued    prometheus.Gauge
 	coldStart prometheus.Observer
 	colds     prometheus.Counter
+	ok        prometheus.Counter // code 200, the common case, without the lock
 
 	mu    sync.Mutex
 	codes map[int]prometheus.Counter
@@ -64,11 +65,17 @@ func (m *metrics) forRevision(ns, rev string) *revisionMetrics {
 		queued:    m.queued.WithLabelValues(ns, rev),
 		coldStart: m.coldStart.WithLabelValues(ns, rev),
 		colds:     m.coldStarts.WithLabelValues(ns, rev),
+		ok:        m.requests.WithLabelValues(ns, rev, "200"),
 		codes:     map[int]prometheus.Counter{}}
 }
 
 // observe records one finished request.
 func (r *revisionMetrics) observe(code int, took time.Duration) {
+	r.latency.Observe(took.Seconds())
+	if code == http.StatusOK {
+		r.ok.Inc()
+		return
+	}
 	r.mu.Lock()
 	c, ok := r.codes[code]
 	if !ok {
@@ -77,7 +84,6 @@ func (r *revisionMetrics) observe(code int, took time.Duration) {
 	}
 	r.mu.Unlock()
 	c.Inc()
-	r.latency.Observe(took.Seconds())
 }
 
 // statusRecorder remembers the response code written through it
