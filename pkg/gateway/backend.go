@@ -126,8 +126,8 @@ func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), e
 		r.mu.Unlock()
 	}()
 	for {
-		if p := r.freePod(); p != nil {
-			return p, r.reserve(p), nil
+		if p := r.reserveFree(false); p != nil { // counted on arrival, above
+			return p, r.releaser(p), nil
 		}
 		if !queued {
 			if r.queued >= MaxQueue {
@@ -205,10 +205,8 @@ func (r *revision) freePod() *pod {
 	return best
 }
 
-// reserve takes one of p's slots (r.mu held) and returns what gives it back.
-func (r *revision) reserve(p *pod) func() {
-	p.inflight++
-	r.inflight++
+// releaser gives back p's slot, once however often it is called.
+func (r *revision) releaser(p *pod) func() {
 	var once sync.Once
 	return func() { once.Do(func() { r.releaseSlot(p) }) }
 }
