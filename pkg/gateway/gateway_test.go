@@ -28,6 +28,8 @@ func testPod(t *testing.T) (*httptest.Server, chan struct{}) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Pod", "yes")
+		w.Header().Set("X-Forwarded-Host", "pod.example") // the pod's own, passed back
+		w.Header().Set("Keep-Alive", "timeout=5")         // its connection's, not passed back
 		var lines []string
 		for k, v := range r.Header {
 			lines = append(lines, k+": "+strings.Join(v, ","))
@@ -181,7 +183,7 @@ func TestHeadersOnBothPaths(t *testing.T) {
 				t.Errorf("%s: %q reached the pod:\n%s", host, never, body)
 			}
 		}
-		if resp.StatusCode != 200 || resp.Header.Get("X-Pod") != "yes" {
+		if resp.StatusCode != 200 || resp.Header.Get("X-Pod") != "yes" || resp.Header.Get("X-Forwarded-Host") != "pod.example" || resp.Header.Get("Keep-Alive") != "" {
 			t.Errorf("%s: response %d, headers %v", host, resp.StatusCode, resp.Header)
 		}
 	}

@@ -107,7 +107,7 @@ func parseRequest(b []byte, h *requestHead) parse {
 			forward = false
 		case hTag:
 			h.tag = value
-		case hDropped, hKeepAlive, hTrailer:
+		case hHopByHop, hGateway:
 			forward = false
 		}
 		if forward {
@@ -133,9 +133,8 @@ const (
 	hExpect
 	hConnection
 	hTag
-	hDropped // hop-by-hop, or set by the gateway and never taken from a client
-	hTrailer
-	hKeepAlive
+	hHopByHop // describes one connection: never passed on either way
+	hGateway  // set by the gateway for the pod, never taken from a client
 )
 
 // headerIDs are the header names the loop acts on, lower-cased.
@@ -147,18 +146,18 @@ var headerIDs = map[string]int{
 	"expect":                         hExpect,
 	"connection":                     hConnection,
 	strings.ToLower(TagHeader):       hTag,
-	"trailer":                        hTrailer,
-	"keep-alive":                     hKeepAlive,
-	"te":                             hDropped,
-	"proxy-connection":               hDropped,
-	"proxy-authenticate":             hDropped,
-	"proxy-authorization":            hDropped,
-	"forwarded":                      hDropped,
-	"x-forwarded-for":                hDropped,
-	"x-forwarded-host":               hDropped,
-	"x-forwarded-proto":              hDropped,
-	strings.ToLower(RevisionHeader):  hDropped,
-	strings.ToLower(NamespaceHeader): hDropped,
+	"trailer":                        hHopByHop,
+	"keep-alive":                     hHopByHop,
+	"te":                             hHopByHop,
+	"proxy-connection":               hHopByHop,
+	"proxy-authenticate":             hHopByHop,
+	"proxy-authorization":            hHopByHop,
+	"forwarded":                      hGateway,
+	"x-forwarded-for":                hGateway,
+	"x-forwarded-host":               hGateway,
+	"x-forwarded-proto":              hGateway,
+	strings.ToLower(RevisionHeader):  hGateway,
+	strings.ToLower(NamespaceHeader): hGateway,
 }
 
 // headerID classifies a request or response header name.
@@ -336,7 +335,7 @@ func parseResponse(b []byte, headRequest bool, h *responseHead) (parse, error) {
 				}
 			}
 			forward = false
-		case hUpgrade, hTrailer, hKeepAlive, hDropped:
+		case hUpgrade, hHopByHop: // as net/http's ReverseProxy drops them
 			forward = code == 101 // never asked for, so never passed on
 		}
 		if forward {
