@@ -146,10 +146,11 @@ func BenchmarkGatewayLatency(b *testing.B) {
 	b.ReportMetric(ms(percentile(via, 0.99)-percentile(direct, 0.99)), "ms-added-p99")
 }
 
-// load runs workers concurrent clients for d and returns requests/s and
-// the number of failed requests.
-func load(url, host string, workers int, d time.Duration) (float64, int64) {
+// load runs workers concurrent clients for d and returns requests/s, the
+// number of failed requests and the first failure.
+func load(url, host string, workers int, d time.Duration) (float64, int64, error) {
 	var ok, failed atomic.Int64
+	var first atomic.Pointer[error]
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range workers {
@@ -159,6 +160,7 @@ func load(url, host string, workers int, d time.Duration) (float64, int64) {
 			for time.Now().Before(stop) {
 				if err := get(url, host); err != nil {
 					failed.Add(1)
+					first.CompareAndSwap(nil, &err)
 				} else {
 					ok.Add(1)
 				}
@@ -166,7 +168,11 @@ func load(url, host string, workers int, d time.Duration) (float64, int64) {
 		}()
 	}
 	wg.Wait()
-	return float64(ok.Load()) / d.Seconds(), failed.Load()
+	var err error
+	if p := first.Load(); p != nil {
+		err = *p
+	}
+	return float64(ok.Load()) / d.Seconds(), failed.Load(), err
 }
 
 // BenchmarkGatewayThroughput compares requests/s with 32 clients: straight
@@ -188,6 +194,7 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 		name, url, host string
 		pid             int
 		requests, cpu   float64 // totals: requests served, µs of CPU
+		syscalls, cs    float64 // totals, when KND_PERF is set
 		elapsed         time.Duration
 	}
 	phases := []*phase{
@@ -210,16 +217,21 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 			if ph.name == "gateway" {
 				profiled = profileServer(b, d, "gateway")
 			}
+			counted := countKernelEntries(b, ph.pid, d)
 			cpu0 := cpuTime(b, ph.pid)
-			rps, failed := load(ph.url, ph.host, workers, d)
+			rps, failed, err := load(ph.url, ph.host, workers, d)
 			ph.cpu += float64((cpuTime(b, ph.pid) - cpu0).Microseconds())
+			if c, ok := <-counted; ok {
+				ph.syscalls += c.syscalls
+				ph.cs += c.switches
+			}
 			ph.requests += rps * d.Seconds()
 			ph.elapsed += d
 			if profiled != nil {
 				<-profiled
 			}
 			if failed > 0 {
-				b.Errorf("%s: %d failed requests", ph.name, failed)
+				b.Errorf("%s: %d failed requests, the first: %v", ph.name, failed, err)
 			}
 		}
 	}
@@ -236,6 +248,71 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 	for _, ph := range phases[2:] {
 		b.ReportMetric(perRequest(ph), "µs-cpu/req-"+ph.name)
 	}
+	if direct.syscalls > 0 {
+		per := func(ph *phase, v float64) float64 { return v / ph.requests }
+		gw := phases[1]
+		b.ReportMetric(per(gw, gw.syscalls)-per(direct, direct.syscalls), "syscalls/req-gateway")
+		b.ReportMetric(per(gw, gw.cs)-per(direct, direct.cs), "switches/req-gateway")
+		for _, ph := range phases[2:] {
+			b.ReportMetric(per(ph, ph.syscalls), "syscalls/req-"+ph.name)
+			b.ReportMetric(per(ph, ph.cs), "switches/req-"+ph.name)
+		}
+	}
+}
+
+type kernelEntries struct{ syscalls, switches float64 }
+
+// countKernelEntries, when KND_PERF is set and perf(1) can read
+// tracepoints, counts the system calls and context switches of process
+// pid (all its threads) for d. Unlike CPU time these counts hardly depend
+// on how busy the machine is, so they compare two proxies' work per
+// request even on a noisy machine. The channel yields one count, or
+// closes without one.
+func countKernelEntries(b *testing.B, pid int, d time.Duration) <-chan kernelEntries {
+	out := make(chan kernelEntries, 1)
+	if os.Getenv("KND_PERF") == "" {
+		close(out)
+		return out
+	}
+	events := "raw_syscalls:sys_enter,context-switches"
+	if extra := os.Getenv("KND_PERF_EVENTS"); extra != "" {
+		events += "," + extra
+	}
+	cmd := exec.Command("perf", "stat", "-x", ",", "-e", events,
+		"-p", strconv.Itoa(pid), "--", "sleep", strconv.FormatFloat(d.Seconds(), 'f', -1, 64))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Logf("perf: %v", err)
+		close(out)
+		return out
+	}
+	go func() {
+		defer close(out)
+		if err := cmd.Wait(); err != nil {
+			b.Logf("perf: %v: %s", err, stderr.String())
+			return
+		}
+		if os.Getenv("KND_PERF_EVENTS") != "" {
+			fmt.Fprintf(os.Stderr, "perf, process %d:\n%s", pid, stderr.String())
+		}
+		var c kernelEntries
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			f := strings.Split(line, ",")
+			if len(f) < 3 {
+				continue
+			}
+			v, _ := strconv.ParseFloat(f[0], 64)
+			switch f[2] {
+			case "raw_syscalls:sys_enter":
+				c.syscalls = v
+			case "context-switches":
+				c.switches = v
+			}
+		}
+		out <- c
+	}()
+	return out
 }
 
 // waitQuiet waits (up to a minute) until process pid uses less than a

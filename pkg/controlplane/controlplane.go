@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/controlplane/portfile"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -38,7 +39,7 @@ type Config struct {
 type ControlPlane struct {
 	cfg  Config
 	pki  PKI
-	port ports
+	port portfile.Ports
 
 	// AdminConfig reaches the API as a cluster administrator.
 	AdminConfig *rest.Config
@@ -80,7 +81,7 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	p, err := loadPorts(cfg.DataDir, cfg.APIPort)
+	p, err := portfile.Load(cfg.DataDir, cfg.APIPort)
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/controlplane/portfile"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
 // startEtcd runs a single-member etcd on loopback whose data lives in
 // <data-dir>/etcd. It returns once etcd serves.
-func startEtcd(ctx context.Context, dataDir string, p ports) (*embed.Etcd, error) {
+func startEtcd(ctx context.Context, dataDir string, p portfile.Ports) (*embed.Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "knd"
 	cfg.Dir = filepath.Join(dataDir, "etcd")

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -95,21 +96,28 @@ type podPool struct {
 }
 
 type loop struct {
-	g        *Gateway
-	ep, wake int
-	lfd      int
-	conns    []*lconn // by fd
-	gen      uint32
-	pools    map[*pod]*podPool
-	free     [][]byte // read buffers
-	now      time.Time
-	swept    time.Time
-	timed    bool // some connection has a deadline within seconds
-	clients  int
-	stopping bool
-	stopBy   time.Time
-	done     chan struct{}
-	head     []byte // scratch for heads being built
+	g              *Gateway
+	ep, wake       int
+	lfd            int
+	epf            *os.File        // ep in Go's poller: the loop parks there
+	epRaw          syscall.RawConn // epf's descriptor
+	events         []unix.EpollEvent
+	ready          int   // events ready, from epollReady
+	waitErr        error // epoll_wait's error, from epollReady
+	epollReadyFunc func(uintptr) bool
+	wakeBy         time.Time // epf's read deadline
+	conns          []*lconn  // by fd
+	gen            uint32
+	pools          map[*pod]*podPool
+	free           [][]byte // read buffers
+	now            time.Time
+	swept          time.Time
+	timed          bool // some connection has a deadline within seconds
+	clients        int
+	stopping       bool
+	stopBy         time.Time
+	done           chan struct{}
+	head           []byte // scratch for heads being built
 }
 
 func newLoop(g *Gateway) (*loop, error) {
@@ -121,7 +129,8 @@ func newLoop(g *Gateway) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{g: g, lfd: -1, pools: map[*pod]*podPool{}, done: make(chan struct{})}
+	l := &loop{g: g, lfd: -1, pools: map[*pod]*podPool{}, done: make(chan struct{}), events: make([]unix.EpollEvent, 256)}
+	l.epollReadyFunc = l.epollReady
 	// The listener stays registered with Go's poller too; nothing waits
 	// on it there, so only the loop accepts.
 	if err := rc.Control(func(fd uintptr) { l.lfd = int(fd) }); err != nil {
@@ -141,6 +150,19 @@ func newLoop(g *Gateway) (*loop, error) {
 			return nil, err
 		}
 	}
+	// An epoll set is itself readable while it has events, so Go's poller
+	// can watch it: the loop never blocks its thread in a system call.
+	if err := unix.SetNonblock(l.ep, true); err != nil {
+		unix.Close(l.ep)
+		unix.Close(l.wake)
+		return nil, err
+	}
+	l.epf = os.NewFile(uintptr(l.ep), "gateway-epoll")
+	if l.epRaw, err = l.epf.SyscallConn(); err != nil {
+		l.epf.Close()
+		unix.Close(l.wake)
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -154,16 +176,16 @@ func (l *loop) stop() {
 
 func (l *loop) run() {
 	defer close(l.done)
-	events := make([]unix.EpollEvent, 256)
+	l.now = time.Now()
 	for {
-		n, err := l.wait(events)
-		if err != nil && err != unix.EINTR {
+		n, err := l.wait()
+		if err != nil {
 			klog.ErrorS(err, "gateway: epoll_wait")
 			break
 		}
 		l.now = time.Now()
 		for i := 0; i < n; i++ {
-			l.handle(events[i])
+			l.handle(l.events[i])
 		}
 		if l.now.Sub(l.swept) >= 100*time.Millisecond {
 			l.sweep()
@@ -177,15 +199,53 @@ func (l *loop) run() {
 			l.closeConn(c)
 		}
 	}
-	unix.Close(l.ep)
+	l.epf.Close()
 	unix.Close(l.wake)
 }
 
-// wait returns the ready events. (A raw epoll_wait that keeps the loop's
-// Go processor while requests flow, as nginx's worker keeps its CPU,
-// measured no different: docs/benchmarks.md.)
-func (l *loop) wait(events []unix.EpollEvent) (int, error) {
-	return unix.EpollWait(l.ep, events, l.waitMillis())
+// wait returns the ready events. It never sleeps in epoll_wait: when
+// nothing is ready the goroutine parks in Go's poller until the set is
+// readable. A thread asleep in a system call has its processor taken by
+// the runtime's monitor after 20 µs, which then wakes every 20 µs while
+// it keeps doing so; under load that was a third of the loop's context
+// switches (docs/benchmarks.md).
+func (l *loop) wait() (int, error) {
+	l.setWakeBy()
+	if err := l.epRaw.Read(l.epollReadyFunc); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil // time to sweep
+		}
+		return 0, err
+	}
+	return l.ready, l.waitErr
+}
+
+// setWakeBy makes sure a wait ends within waitMillis. Under load the loop
+// waits hundreds of thousands of times a second; the deadline is moved only
+// once it has passed or is too far.
+func (l *loop) setWakeBy() {
+	var by time.Time
+	if ms := l.waitMillis(); ms >= 0 {
+		by = l.now.Add(time.Duration(ms) * time.Millisecond)
+		if l.wakeBy.After(l.now) && !l.wakeBy.After(by) {
+			return
+		}
+	} else if l.wakeBy.IsZero() {
+		return
+	}
+	l.wakeBy = by
+	_ = l.epf.SetReadDeadline(by)
+}
+
+// epollReady takes the ready events without waiting; as the RawConn.Read
+// callback (made once: no allocation per wait) it says whether there were
+// any, or else to park until the set is readable.
+func (l *loop) epollReady(uintptr) bool {
+	l.ready, l.waitErr = unix.EpollWait(l.ep, l.events, 0)
+	if l.waitErr == unix.EINTR {
+		l.ready, l.waitErr = 0, nil
+	}
+	return l.ready != 0 || l.waitErr != nil
 }
 
 // waitMillis is how long epoll may sleep: deadlines are checked every

@@ -36,36 +36,60 @@ func createLog(path string) (*logFile, error) {
 
 func (l *logFile) stream(name string) io.Writer { return &lineWriter{log: l, stream: name} }
 
-func (l *logFile) writeLine(stream string, line []byte) {
+func (l *logFile) write(b []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.f, "%s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), stream, line)
+	_, _ = l.f.Write(b)
 }
 
 func (l *logFile) Close() error { return l.f.Close() }
 
 // lineWriter splits a stream into lines; a line longer than 16 KiB is cut.
+// The lines of one Write go to the file in one write, all with the time
+// of the Write: a pod logging every request would otherwise cost knd a
+// system call per request.
 type lineWriter struct {
 	log     *logFile
 	stream  string
 	partial []byte
+	out     []byte
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
+	w.out = w.out[:0]
+	var stamp []byte
+	line := func(text []byte) {
+		if stamp == nil {
+			stamp = time.Now().UTC().AppendFormat(make([]byte, 0, 40), time.RFC3339Nano)
+		}
+		w.out = append(w.out, stamp...)
+		w.out = append(append(append(w.out, ' '), w.stream...), ' ')
+		w.out = append(append(w.out, text...), '\n')
+	}
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			w.partial = append(w.partial, p...)
 			if len(w.partial) > 16<<10 {
-				w.log.writeLine(w.stream, w.partial)
+				line(w.partial)
 				w.partial = w.partial[:0]
 			}
 			break
 		}
-		w.log.writeLine(w.stream, append(w.partial, p[:i]...))
-		w.partial = w.partial[:0]
+		if len(w.partial) > 0 {
+			line(append(w.partial, p[:i]...))
+			w.partial = w.partial[:0]
+		} else {
+			line(p[:i])
+		}
 		p = p[i+1:]
+	}
+	if len(w.out) > 0 {
+		w.log.write(w.out)
+	}
+	if cap(w.out) > 64<<10 {
+		w.out = nil // a burst's buffer is not kept
 	}
 	return n, nil
 }

@@ -1,12 +1,16 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -56,13 +60,27 @@ func Start(ctx context.Context, opts Options, store *configstore.Store) (<-chan 
 	addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(opts.CABundle)
+	own, err := os.ReadFile(filepath.Join(opts.CertDir, "tls.crt"))
+	if err != nil {
+		return nil, err
+	}
+	ownCert, _ := pem.Decode(own)
+	if ownCert == nil {
+		return nil, fmt.Errorf("%s: no certificate", filepath.Join(opts.CertDir, "tls.crt"))
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		// A full TLS handshake, so the server logs no aborted connection.
+		// The certificate must be the webhook's own: the API server's is
+		// from the same CA, and a port taken by it would pass otherwise.
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{RootCAs: roots})
 		if err == nil {
+			ours := bytes.Equal(conn.ConnectionState().PeerCertificates[0].Raw, ownCert.Bytes)
 			conn.Close()
-			return errs, nil
+			if ours {
+				return errs, nil
+			}
+			err = fmt.Errorf("another server answers on %s", addr)
 		}
 		select {
 		case err := <-errs:

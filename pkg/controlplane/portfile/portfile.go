@@ -1,4 +1,7 @@
-package controlplane
+// Package portfile keeps the control plane's loopback ports in
+// <data-dir>/ports.json. It is apart from the control plane so that its
+// tests do not link Kubernetes.
+package portfile
 
 import (
 	"encoding/json"
@@ -7,21 +10,24 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
-// ports are chosen once and kept in <data-dir>/ports.json: a restarted
+// Ports are chosen once and kept in <data-dir>/ports.json: a restarted
 // single-member etcd whose peer URL changed waits about a minute before it
 // serves, and kubeconfigs written on first start name the API port.
-type ports struct {
+type Ports struct {
 	EtcdClient int `json:"etcdClient"`
 	EtcdPeer   int `json:"etcdPeer"`
 	API        int `json:"api"`
 	Webhook    int `json:"webhook"`
 }
 
-func loadPorts(dataDir string, apiPort int) (ports, error) {
+// Load reads the kept ports, chooses free ones for those not kept yet and
+// writes them back; apiPort, unless 0, is the caller's choice of API port.
+func Load(dataDir string, apiPort int) (Ports, error) {
 	file := filepath.Join(dataDir, "ports.json")
-	var p ports
+	var p Ports
 	raw, err := os.ReadFile(file)
 	switch {
 	case err == nil:
@@ -34,8 +40,13 @@ func loadPorts(dataDir string, apiPort int) (ports, error) {
 	if apiPort != 0 {
 		p.API = apiPort
 	}
-	for _, port := range []*int{&p.EtcdClient, &p.EtcdPeer, &p.API, &p.Webhook} {
-		if *port == 0 {
+	// In order of precedence (the API port may be the caller's): a port
+	// equal to an earlier one is chosen again. A free port is free now,
+	// not reserved, and the kernel may hand out one that another of ours
+	// was just given, such as the caller's API port before it is bound.
+	all := []*int{&p.API, &p.EtcdClient, &p.EtcdPeer, &p.Webhook}
+	for i, port := range all {
+		for *port == 0 || slices.ContainsFunc(all[:i], func(q *int) bool { return *q == *port }) {
 			if *port, err = freePort(); err != nil {
 				return p, err
 			}
