@@ -53,6 +53,7 @@ type lineWriter struct {
 	stream  string
 	partial []byte
 	out     []byte
+	stamp   [40]byte
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -61,7 +62,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	var stamp []byte
 	line := func(text []byte) {
 		if stamp == nil {
-			stamp = time.Now().UTC().AppendFormat(make([]byte, 0, 40), time.RFC3339Nano)
+			stamp = time.Now().UTC().AppendFormat(w.stamp[:0], time.RFC3339Nano)
 		}
 		w.out = append(w.out, stamp...)
 		w.out = append(append(append(w.out, ' '), w.stream...), ' ')
