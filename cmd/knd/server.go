@@ -99,7 +99,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	defer klog.Flush()
 
-	cp, err := controlplane.Start(sysCtx, controlplane.Config{DataDir: o.dataDir, BindAddress: o.bindAddress, APIPort: o.apiPort})
+	cp, err := controlplane.Start(sysCtx, controlplane.Config{DataDir: o.dataDir, BindAddress: o.bindAddress, APIPort: o.apiPort,
+		CallerPorts: []int{o.gatewayPort, o.metricsPort}})
 	if err != nil {
 		return fmt.Errorf("control plane: %w (see %s)", err, logFile)
 	}

@@ -31,6 +31,9 @@ type Config struct {
 	BindAddress string
 	// APIPort is the API server's port; 0 keeps the port chosen on first start.
 	APIPort int
+	// CallerPorts are ports the caller listens on itself: never chosen for
+	// the control plane.
+	CallerPorts []int
 	// ServiceCIDR is the range cluster IPs are allocated from.
 	ServiceCIDR string
 }
@@ -81,7 +84,7 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	p, err := portfile.Load(cfg.DataDir, cfg.APIPort)
+	p, err := portfile.Load(cfg.DataDir, cfg.APIPort, cfg.CallerPorts...)
 	if err != nil {
 		return nil, err
 	}

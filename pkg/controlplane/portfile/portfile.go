@@ -24,8 +24,9 @@ type Ports struct {
 }
 
 // Load reads the kept ports, chooses free ones for those not kept yet and
-// writes them back; apiPort, unless 0, is the caller's choice of API port.
-func Load(dataDir string, apiPort int) (Ports, error) {
+// writes them back; apiPort, unless 0, is the caller's choice of API port,
+// and callers is ports the caller will listen on itself (the gateway's).
+func Load(dataDir string, apiPort int, callers ...int) (Ports, error) {
 	file := filepath.Join(dataDir, "ports.json")
 	var p Ports
 	raw, err := os.ReadFile(file)
@@ -41,12 +42,17 @@ func Load(dataDir string, apiPort int) (Ports, error) {
 		p.API = apiPort
 	}
 	// In order of precedence (the API port may be the caller's): a port
-	// equal to an earlier one is chosen again. A free port is free now,
-	// not reserved, and the kernel may hand out one that another of ours
-	// was just given, such as the caller's API port before it is bound.
+	// equal to an earlier one or to one of the caller's is chosen again. A
+	// free port is free now, not reserved, and the kernel may hand out one
+	// that another was just given, such as the caller's API port before it
+	// is bound.
 	all := []*int{&p.API, &p.EtcdClient, &p.EtcdPeer, &p.Webhook}
 	for i, port := range all {
-		for *port == 0 || slices.ContainsFunc(all[:i], func(q *int) bool { return *q == *port }) {
+		taken := func() bool {
+			return slices.ContainsFunc(all[:i], func(q *int) bool { return *q == *port }) ||
+				(i > 0 || apiPort == 0) && slices.Contains(callers, *port)
+		}
+		for *port == 0 || taken() {
 			if *port, err = freePort(); err != nil {
 				return p, err
 			}
