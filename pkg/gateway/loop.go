@@ -15,7 +15,7 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// The event loop: the gateway's fast path, one thread that reads, forwards
+// The event loop: the gateway's fast path, one goroutine that reads, forwards
 // and answers the common request — HTTP/1.1, simple framing, to a revision
 // with a free ready pod — the way nginx's worker does: non-blocking
 // sockets, one epoll set for clients and pods, no goroutine per
@@ -221,8 +221,8 @@ func (l *loop) wait() (int, error) {
 }
 
 // setWakeBy makes sure a wait ends within waitMillis. Under load the loop
-// waits hundreds of thousands of times a second; the deadline is moved only
-// once it has passed or is too far.
+// waits thousands of times a second; the deadline is moved only once it
+// has passed or is too far.
 func (l *loop) setWakeBy() {
 	var by time.Time
 	if ms := l.waitMillis(); ms >= 0 {
@@ -248,7 +248,7 @@ func (l *loop) epollReady(uintptr) bool {
 	return l.ready != 0 || l.waitErr != nil
 }
 
-// waitMillis is how long epoll may sleep: deadlines are checked every
+// waitMillis is how long a wait may last: deadlines are checked every
 // 100 ms while some are near, keep-alive expiry every second otherwise.
 func (l *loop) waitMillis() int {
 	switch {

@@ -49,11 +49,11 @@ func (l *logFile) Close() error { return l.f.Close() }
 // of the Write: a pod logging every request would otherwise cost knd a
 // system call per request.
 type lineWriter struct {
-	log     *logFile
-	stream  string
-	partial []byte
-	out     []byte
-	stamp   [40]byte
+	log      *logFile
+	stream   string
+	partial  []byte
+	out      []byte
+	stampBuf [40]byte
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -62,7 +62,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	var stamp []byte
 	line := func(text []byte) {
 		if stamp == nil {
-			stamp = time.Now().UTC().AppendFormat(w.stamp[:0], time.RFC3339Nano)
+			stamp = time.Now().UTC().AppendFormat(w.stampBuf[:0], time.RFC3339Nano)
 		}
 		w.out = append(w.out, stamp...)
 		w.out = append(append(append(w.out, ' '), w.stream...), ' ')

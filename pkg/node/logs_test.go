@@ -1,6 +1,7 @@
 package node
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ func TestLineWriterStampsWholeLines(t *testing.T) {
 	out, errs := log.stream("stdout"), log.stream("stderr")
 	long := strings.Repeat("x", 16<<10+1)
 	for _, w := range []struct {
-		to   interface{ Write([]byte) (int, error) }
+		to   io.Writer
 		text string
 	}{
 		{out, "one\ntwo\nthr"}, {errs, "oops\n"}, {out, "ee\n"}, {out, long}, {out, "\n"},
