@@ -266,8 +266,9 @@ type kernelEntries struct{ syscalls, switches float64 }
 // tracepoints, counts the system calls and context switches of process
 // pid (all its threads) for d. Unlike CPU time these counts hardly depend
 // on how busy the machine is, so they compare two proxies' work per
-// request even on a noisy machine. The channel yields one count, or
-// closes without one.
+// request even on a noisy machine. KND_PERF_EVENTS adds perf events
+// (e.g. syscalls:sys_enter_write), printed raw per phase for a breakdown.
+// The channel yields one count, or closes without one.
 func countKernelEntries(b *testing.B, pid int, d time.Duration) <-chan kernelEntries {
 	out := make(chan kernelEntries, 1)
 	if os.Getenv("KND_PERF") == "" {
