@@ -275,8 +275,8 @@ func countKernelEntries(b *testing.B, pid int, d time.Duration) <-chan kernelEnt
 		close(out)
 		return out
 	}
-	events := "raw_syscalls:sys_enter,context-switches"
-	if extra := os.Getenv("KND_PERF_EVENTS"); extra != "" {
+	events, extra := "raw_syscalls:sys_enter,context-switches", os.Getenv("KND_PERF_EVENTS")
+	if extra != "" {
 		events += "," + extra
 	}
 	cmd := exec.Command("perf", "stat", "-x", ",", "-e", events,
@@ -294,7 +294,7 @@ func countKernelEntries(b *testing.B, pid int, d time.Duration) <-chan kernelEnt
 			b.Logf("perf: %v: %s", err, stderr.String())
 			return
 		}
-		if os.Getenv("KND_PERF_EVENTS") != "" {
+		if extra != "" {
 			fmt.Fprintf(os.Stderr, "perf, process %d:\n%s", pid, stderr.String())
 		}
 		var c kernelEntries

@@ -151,19 +151,18 @@ func (r *revision) acquire(ctx context.Context, waiting func()) (*pod, func(), e
 	}
 }
 
-// tryReserve takes a slot of a free pod without waiting, or returns nil
-// (and counts nothing: the request goes on to acquire). arrival says to
-// count the request (not for a retry of one counted already).
-func (r *revision) tryReserve(arrival bool) *pod {
+// retryReserve takes a slot of a free pod without waiting for a request
+// retried on another pod (counted already on arrival), or returns nil.
+func (r *revision) retryReserve() *pod {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.reserveFree(arrival)
+	return r.reserveFree(false)
 }
 
-// loopReserve is tryReserve(true) for the event loop, which also needs the
-// revision's timeoutSeconds; it takes nothing from a revision whose
-// protocol or timeouts only net/http handles (h2c, response-start and idle
-// timeouts).
+// loopReserve takes a slot of a free pod without waiting, counting the
+// request, and returns the revision's timeoutSeconds with it; it takes
+// nothing from a revision whose protocol or timeouts only net/http handles
+// (h2c, response-start and idle timeouts).
 func (r *revision) loopReserve() (*pod, time.Duration) {
 	if r.isH2C() {
 		return nil, 0

@@ -534,10 +534,7 @@ func (l *loop) start(c *lconn) {
 		}
 		l.consume(c, h.size+h.contentLength)
 		if h.close {
-			c.flushClose = true
-			if len(c.out) == 0 {
-				l.closeConn(c)
-			}
+			l.closeWhenWritten(c)
 		}
 		return
 	}
@@ -550,6 +547,14 @@ func (l *loop) start(c *lconn) {
 		headReq: string(h.method) == http.MethodHead, resp: responseHead{lines: c.ex.resp.lines[:0]}}
 	l.timed = true
 	l.toPod(&c.ex)
+}
+
+// closeWhenWritten closes c once what it holds for the client is written.
+func (l *loop) closeWhenWritten(c *lconn) {
+	c.flushClose = true
+	if len(c.out) == 0 {
+		l.closeConn(c)
+	}
 }
 
 // toPod sends the exchange's request over a pooled or new connection.
@@ -810,7 +815,7 @@ func (l *loop) podFailed(ex *exchange, err error) {
 			ex.pc = nil
 		}
 		ex.rev.releaseSlot(ex.p)
-		if ex.p = ex.rev.tryReserve(false); ex.p != nil {
+		if ex.p = ex.rev.retryReserve(); ex.p != nil {
 			ex.got, ex.reused = false, false
 			l.toPod(ex)
 			return
@@ -872,10 +877,7 @@ func (l *loop) endExchange(ex *exchange, podOK bool) {
 	l.consume(c, c.req.size+c.req.contentLength)
 	l.watch(c, c.events|unix.EPOLLIN|unix.EPOLLRDHUP)
 	if podOK && ex.closeAfter {
-		c.flushClose = true
-		if len(c.out) == 0 {
-			l.closeConn(c)
-		}
+		l.closeWhenWritten(c)
 		return
 	}
 	if podOK {

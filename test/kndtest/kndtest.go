@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/controlplane/portfile"
 	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -81,14 +81,7 @@ func Binary() (string, error) {
 }
 
 // FreePort is a loopback port free now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return portfile.FreePort() }
 
 // Start runs `knd server` and waits for its ready line.
 func (s *Server) Start() error {

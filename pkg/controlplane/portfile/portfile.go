@@ -53,7 +53,7 @@ func Load(dataDir string, apiPort int, callers ...int) (Ports, error) {
 				(i > 0 || apiPort == 0) && slices.Contains(callers, *port)
 		}
 		for *port == 0 || taken() {
-			if *port, err = freePort(); err != nil {
+			if *port, err = FreePort(); err != nil {
 				return p, err
 			}
 		}
@@ -62,8 +62,9 @@ func Load(dataDir string, apiPort int, callers ...int) (Ports, error) {
 	return p, os.WriteFile(file, raw, 0o600)
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
+// FreePort asks the kernel for a loopback port free now (not reserved:
+// see Load).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
