@@ -25,6 +25,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/docker"
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/process"
+	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	"github.com/knd-dev/knd/pkg/reconciler/manager"
 	"github.com/knd-dev/knd/pkg/webhook"
 	"github.com/spf13/cobra"
@@ -44,6 +45,8 @@ type serverOptions struct {
 	verbosity   int
 	runtime     string
 	maxPods     int
+	podCIDR     string
+	sandbox     bool
 }
 
 func newServerCommand() *cobra.Command {
@@ -66,6 +69,8 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&o.metricsPort, "gateway-metrics-port", 9091, "port of the gateway's Prometheus /metrics (0: off)")
 	f.IntVar(&o.verbosity, "v", 0, "log verbosity of the embedded components (logs go to <data-dir>/knd.log)")
 	f.IntVar(&o.maxPods, "max-pods", 1000, "how many pods the node runs at most (its pod capacity, as the kubelet's --max-pods)")
+	f.StringVar(&o.podCIDR, "pod-cidr", podnet.DefaultClusterCIDR, "the range the node's pod subnet comes from (process runtime as root); the default is set aside for benchmarking and no real network routes it")
+	f.BoolVar(&o.sandbox, "sandbox", true, "process runtime as root: give each pod its own network and each container a sandbox (false: pods share the host's network, unisolated)")
 	f.StringVar(&o.runtime, "runtime", "process", "how pods run: process (local processes), docker (containers of a Docker-API engine: DOCKER_HOST or the default socket) or auto (docker when an engine answers, else process)")
 	return cmd
 }
@@ -145,7 +150,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// The node agent tells the gateway (created below) the moment a
 	// revision's pod is ready or stops being ready, ahead of the API.
 	var gwRef atomic.Pointer[gateway.Gateway]
-	agent, err := newNodeAgent(sysCtx, o.dataDir, o.runtime, o.maxPods, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
+	agent, err := newNodeAgent(sysCtx, o, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
 		if gw, rev := gwRef.Load(), pod.Labels[servingv1.RevisionLabelKey]; gw != nil && rev != "" {
 			gw.PodReadiness(pod.Namespace, rev, pod.Name, addr, ready)
 		}
@@ -233,8 +238,9 @@ func metricsAddress(host string, port int) string {
 
 // newNodeAgent sets up the node agent with the chosen provider and a
 // kubelet endpoint certificate from the control plane's CA.
-func newNodeAgent(ctx context.Context, dataDir, runtime string, maxPods int, cp *controlplane.ControlPlane, client kubernetes.Interface,
+func newNodeAgent(ctx context.Context, o serverOptions, cp *controlplane.ControlPlane, client kubernetes.Interface,
 	podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, error) {
+	dataDir := o.dataDir
 	images, err := image.Open(filepath.Join(dataDir, "images"))
 	if err != nil {
 		return nil, err
@@ -248,19 +254,20 @@ func newNodeAgent(ctx context.Context, dataDir, runtime string, maxPods int, cp 
 	if err := cp.PKI().IssueServing(cert, key, "knd-kubelet", []net.IP{net.ParseIP("127.0.0.1")}, []string{nodeName, "localhost"}); err != nil {
 		return nil, err
 	}
-	provider, err := newProvider(ctx, runtime, images, nodeName)
+	provider, err := newProvider(ctx, o, images, nodeName)
 	if err != nil {
 		return nil, err
 	}
 	return node.New(node.Options{
 		Client: client, NodeName: nodeName, DataDir: dataDir, Provider: provider,
 		KubeletCertFile: cert, KubeletKeyFile: key, ClientCAFile: cp.PKI().CACert(),
-		Version: version.Get().GitVersion, PodReadiness: podReadiness, MaxPods: maxPods,
+		Version: version.Get().GitVersion, PodReadiness: podReadiness, MaxPods: o.maxPods,
 	}), nil
 }
 
 // newProvider picks how pods run (--runtime).
-func newProvider(ctx context.Context, runtime string, images *image.Store, nodeName string) (node.Provider, error) {
+func newProvider(ctx context.Context, o serverOptions, images *image.Store, nodeName string) (node.Provider, error) {
+	runtime := o.runtime
 	switch runtime {
 	case "auto":
 		runtime = "process"
@@ -279,9 +286,9 @@ func newProvider(ctx context.Context, runtime string, images *image.Store, nodeN
 		fmt.Println("note: pods run as containers of the Docker engine")
 		return p, nil
 	}
-	p := process.New(images)
-	if !p.Isolated() {
-		fmt.Println("note: not running as root, so pods run from their image's files without a changed root or namespaces")
+	p := process.New(images, process.Options{DataDir: o.dataDir, PodCIDR: o.podCIDR, MaxPods: o.maxPods, NoSandbox: !o.sandbox})
+	if why := p.Unsandboxed(); why != "" {
+		fmt.Printf("note: pods are not sandboxed (%s): they share the host's network, each on a loopback port, and are not isolated from the host\n", why)
 	}
 	if !p.LimitsEnforced() {
 		fmt.Println("note: no writable cgroup v2 (or v1) memory and cpu controllers, so memory and CPU limits are not enforced")

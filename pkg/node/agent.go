@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -140,6 +141,13 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	stopInformer()
 	factory.Shutdown()
 	a.stopAll()
+	// The provider's resources (a pod network, an engine connection) go
+	// once no pod is left.
+	if c, ok := a.opts.Provider.(io.Closer); ok {
+		if cerr := c.Close(); cerr != nil {
+			klog.ErrorS(cerr, "closing the provider")
+		}
+	}
 	return err
 }
 

@@ -149,7 +149,7 @@ func (r *containerRunner) shouldRestart(code int32) bool {
 func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.ContainerStateTerminated, bool) {
 	w := r.pod
 	pod := w.latest()
-	env, err := containerEnv(ctx, w.agent.opts.Client, pod, &r.spec, img, w.portFor(&r.spec), w.agent.opts.Address)
+	env, err := containerEnv(ctx, w.agent.opts.Client, pod, &r.spec, img, w.portFor(&r.spec), podIPs{pod: w.podIP(), host: w.agent.opts.Address})
 	if err != nil {
 		if ctx.Err() != nil {
 			return corev1.ContainerStateTerminated{}, false
@@ -177,13 +177,16 @@ func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.Co
 	cfg := ContainerConfig{
 		Name:  fmt.Sprintf("%s_%s_%s_%d", w.namespace, w.name, r.spec.Name, attempt),
 		Image: img, Argv: argv(&r.spec, img, env), Env: env, WorkingDir: wd, Port: w.portFor(&r.spec),
-		Stdout: log.stream("stdout"), Stderr: log.stream("stderr"),
+		Stdout: log.stream("stdout"), Stderr: log.stream("stderr"), Sandbox: w.sandbox, Hostname: w.name,
 	}
 	if len(r.spec.Ports) > 0 {
 		cfg.ContainerPort = int(r.spec.Ports[0].ContainerPort)
 	}
 	if uid := runAsUser(pod, &r.spec); uid != nil {
 		cfg.User = strconv.FormatInt(*uid, 10)
+	}
+	if gid := runAsGroup(pod, &r.spec); gid != nil {
+		cfg.Group = strconv.FormatInt(*gid, 10)
 	}
 	cfg.PodUID = string(pod.UID)
 	if q, ok := r.spec.Resources.Limits[corev1.ResourceMemory]; ok {
@@ -273,7 +276,7 @@ func (r *containerRunner) setWaiting(reason, msg string) {
 
 // probe runs the startup, readiness and liveness probes of one run.
 func (r *containerRunner) probe(ctx context.Context, c Container) {
-	host, port := r.pod.agent.opts.Address, r.pod.portFor(&r.spec)
+	host, port := r.pod.podIP(), r.pod.portFor(&r.spec)
 	if d, ok := c.(DirectAddresser); ok {
 		host, port = d.DirectAddress()
 	}
@@ -420,6 +423,17 @@ func runAsUser(pod *corev1.Pod, c *corev1.Container) *int64 {
 	return nil
 }
 
+// runAsGroup is the container's securityContext.runAsGroup, else the pod's.
+func runAsGroup(pod *corev1.Pod, c *corev1.Container) *int64 {
+	if c.SecurityContext != nil && c.SecurityContext.RunAsGroup != nil {
+		return c.SecurityContext.RunAsGroup
+	}
+	if pod.Spec.SecurityContext != nil {
+		return pod.Spec.SecurityContext.RunAsGroup
+	}
+	return nil
+}
+
 // succeeded says whether the container's last run exited 0.
 func (r *containerRunner) succeeded() bool {
 	r.mu.Lock()
@@ -506,7 +520,7 @@ func (r *containerRunner) preStop(c Container, grace time.Duration) {
 		}
 	case h.HTTPGet != nil:
 		p := &prober{probe: &corev1.Probe{TimeoutSeconds: int32(grace.Seconds())}, container: &r.spec,
-			host: r.pod.agent.opts.Address, port: r.pod.portFor(&r.spec)}
+			host: r.pod.podIP(), port: r.pod.portFor(&r.spec)}
 		if d, ok := c.(DirectAddresser); ok {
 			p.host, p.port = d.DirectAddress()
 		}

@@ -13,9 +13,9 @@ import (
 
 // containerEnv builds a container's environment as a kubelet does: the
 // image's env, then HOSTNAME, envFrom sources, then env entries (with
-// $(VAR) references expanded and valueFrom resolved). PORT is then set to
-// the port the agent gave the pod, because pods share the host network.
-func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, c *corev1.Container, img ImageInfo, port int, hostIP string) ([]string, error) {
+// $(VAR) references expanded and valueFrom resolved). On the host network
+// PORT is then set to the port the agent gave the pod (port > 0).
+func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, c *corev1.Container, img ImageInfo, port int, ips podIPs) ([]string, error) {
 	env := newEnvList()
 	for _, kv := range img.Env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -37,7 +37,7 @@ func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.
 			env.set(e.Name, expand(e.Value, env.lookup))
 			continue
 		}
-		v, ok, err := res.valueFrom(pod, c, e.ValueFrom, hostIP)
+		v, ok, err := res.valueFrom(pod, c, e.ValueFrom, ips)
 		if err != nil {
 			return nil, fmt.Errorf("env %s: %w", e.Name, err)
 		}
@@ -50,6 +50,9 @@ func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.
 	}
 	return env.list(), nil
 }
+
+// podIPs are a pod's own address and its node's.
+type podIPs struct{ pod, host string }
 
 // argv applies Kubernetes' command/args rules to the image's entrypoint
 // and cmd, expanding $(VAR) references from env.
@@ -208,7 +211,7 @@ func (s *sourceCache) envFrom(from corev1.EnvFromSource) (map[string]string, err
 	return nil, nil
 }
 
-func (s *sourceCache) valueFrom(pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, hostIP string) (string, bool, error) {
+func (s *sourceCache) valueFrom(pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, ips podIPs) (string, bool, error) {
 	switch {
 	case from.ConfigMapKeyRef != nil:
 		ref := from.ConfigMapKeyRef
@@ -245,7 +248,7 @@ func (s *sourceCache) valueFrom(pod *corev1.Pod, c *corev1.Container, from *core
 		}
 		return v, ok, nil
 	case from.FieldRef != nil:
-		v, err := podField(pod, from.FieldRef.FieldPath, hostIP)
+		v, err := podField(pod, from.FieldRef.FieldPath, ips)
 		return v, err == nil, err
 	case from.ResourceFieldRef != nil:
 		q, ok := c.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(from.ResourceFieldRef.Resource, "limits."))]
@@ -257,7 +260,7 @@ func (s *sourceCache) valueFrom(pod *corev1.Pod, c *corev1.Container, from *core
 	return "", false, nil
 }
 
-func podField(pod *corev1.Pod, path, hostIP string) (string, error) {
+func podField(pod *corev1.Pod, path string, ips podIPs) (string, error) {
 	switch path {
 	case "metadata.name":
 		return pod.Name, nil
@@ -269,10 +272,10 @@ func podField(pod *corev1.Pod, path, hostIP string) (string, error) {
 		return pod.Spec.NodeName, nil
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
-	case "status.podIP", "status.hostIP":
-		return hostIP, nil
-	case "status.podIPs", "status.hostIPs":
-		return hostIP, nil
+	case "status.podIP", "status.podIPs":
+		return ips.pod, nil
+	case "status.hostIP", "status.hostIPs":
+		return ips.host, nil
 	}
 	if k, ok := strings.CutPrefix(path, "metadata.labels['"); ok {
 		return pod.Labels[strings.TrimSuffix(k, "']")], nil

@@ -20,10 +20,16 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// PortAnnotation publishes the loopback port a pod listens on. Pods share
-// the host network, so each gets its own port (also passed as PORT); the
-// pod IP alone does not say where to reach it.
+// PortAnnotation publishes the loopback port a pod on the host network
+// listens on: such pods share the host's network, so each gets its own
+// port (also passed as PORT); the pod IP alone does not say where to
+// reach it. Pods with a network of their own (a SandboxProvider's) listen
+// on their containers' ports at their own IP and carry no annotation.
 const PortAnnotation = "knd.dev/port"
+
+// defaultServingPort is where a pod's serving container listens when it
+// declares no port (upstream's user port).
+const defaultServingPort = 8080
 
 // podWorker runs one pod's containers and reports the pod's status.
 type podWorker struct {
@@ -32,8 +38,11 @@ type podWorker struct {
 	namespace, name string
 	dir             string
 	restartPolicy   corev1.RestartPolicy
-	port            int
+	port            int // the published loopback port on the host network
 	portContainer   string
+	// sandbox is the pod's own network (nil on the host's): set before
+	// any container starts, read once they all stopped.
+	sandbox PodSandbox
 	startTime       metav1.Time
 	ctx             context.Context
 	cancel          context.CancelFunc
@@ -51,6 +60,8 @@ type podWorker struct {
 	mu              sync.Mutex
 	pod             *corev1.Pod
 	lastStatus      *corev1.PodStatus
+	ip              string // the pod's IP, once known
+	servingAddr     string // where the gateway reaches the pod, once known
 }
 
 func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
@@ -100,37 +111,31 @@ func (w *podWorker) allRunners() []*containerRunner {
 
 func (w *podWorker) key() string { return w.namespace + "/" + w.name }
 
-// start runs the pod's containers and, meanwhile, publishes its port.
-// Status waits for the port to be published (the gateway routes to a Ready
-// pod by its port annotation) and is first written when a container
-// changes state, so that a fast start costs one status write, not three.
+// start runs the pod's containers and, meanwhile, makes its network: a
+// sandbox of the provider's, or on the host's network a published port.
+// Status waits for the pod's address (the gateway routes to a Ready pod by
+// its IP, and on the host network its port annotation) and is first
+// written when a container changes state, so that a fast start costs one
+// status write, not three.
 func (w *podWorker) start() {
 	defer close(w.started)
-	port, err := w.agent.ports.allocate()
-	if err != nil {
-		klog.ErrorS(err, "allocating a port", "pod", w.key())
-	} else {
-		w.port = port
-	}
 	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(w.port))
-		patched, err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Patch(w.ctx, w.name, types.MergePatchType,
-			[]byte(patch), metav1.PatchOptions{})
-		switch {
-		case err == nil:
-			// The first status write then starts from the current version
-			// instead of conflicting with the patch.
-			w.update(patched)
-		case !apierrors.IsNotFound(err) && w.ctx.Err() == nil:
-			klog.ErrorS(err, "publishing the pod port", "pod", w.key())
-		}
-	}()
+	sp, sandboxed := w.agent.opts.Provider.(SandboxProvider)
+	sandboxed = sandboxed && !w.latest().Spec.HostNetwork
+	if !sandboxed {
+		go w.publishPort(published)
+	}
 	go w.statusLoop(published)
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
+		if sandboxed {
+			ok := w.makeSandbox(sp)
+			close(published)
+			if !ok {
+				return
+			}
+		}
 		if !w.initialize() {
 			return
 		}
@@ -141,6 +146,73 @@ func (w *podWorker) start() {
 	}()
 	// A slow start (an image pull) still shows Pending soon.
 	time.AfterFunc(200*time.Millisecond, w.notify)
+}
+
+// makeSandbox makes the pod's network, retrying every 2 s until it works
+// or the pod stops (as the kubelet does, with a FailedCreatePodSandBox
+// event each time).
+func (w *podWorker) makeSandbox(sp SandboxProvider) bool {
+	for {
+		sb, err := sp.RunPodSandbox(w.ctx, PodSandboxConfig{Namespace: w.namespace, Name: w.name, UID: string(w.uid)})
+		if err == nil {
+			w.sandbox = sb
+			w.setAddress(sb.IP(), net.JoinHostPort(sb.IP(), strconv.Itoa(w.servingPort())))
+			return true
+		}
+		klog.ErrorS(err, "creating the pod sandbox", "pod", w.key())
+		w.agent.event(w.latest(), corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error())
+		if !sleep(w.ctx, 2*time.Second) {
+			return false
+		}
+	}
+}
+
+// servingPort is the port the pod's serving container declares, or
+// upstream's default.
+func (w *podWorker) servingPort() int {
+	for _, c := range w.latest().Spec.Containers {
+		if c.Name == w.portContainer && len(c.Ports) > 0 && c.Ports[0].ContainerPort > 0 {
+			return int(c.Ports[0].ContainerPort)
+		}
+	}
+	return defaultServingPort
+}
+
+// publishPort gives a pod on the host network its loopback port and
+// publishes it in the pod's PortAnnotation.
+func (w *podWorker) publishPort(published chan<- struct{}) {
+	defer close(published)
+	port, err := w.agent.ports.allocate()
+	if err != nil {
+		klog.ErrorS(err, "allocating a port", "pod", w.key())
+		return
+	}
+	w.port = port
+	w.setAddress(w.agent.opts.Address, net.JoinHostPort(w.agent.opts.Address, strconv.Itoa(port)))
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(port))
+	patched, err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Patch(w.ctx, w.name, types.MergePatchType,
+		[]byte(patch), metav1.PatchOptions{})
+	switch {
+	case err == nil:
+		// The first status write then starts from the current version
+		// instead of conflicting with the patch.
+		w.update(patched)
+	case !apierrors.IsNotFound(err) && w.ctx.Err() == nil:
+		klog.ErrorS(err, "publishing the pod port", "pod", w.key())
+	}
+}
+
+func (w *podWorker) setAddress(ip, serving string) {
+	w.mu.Lock()
+	w.ip, w.servingAddr = ip, serving
+	w.mu.Unlock()
+	w.notify()
+}
+
+func (w *podWorker) address() (ip, serving string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ip, w.servingAddr
 }
 
 // initialize runs the init containers in order, each until it succeeds
@@ -166,11 +238,19 @@ func (w *podWorker) initialize() bool {
 	return true
 }
 
+// portFor is the loopback port a container on the host network listens
+// on (0 for the pod's other containers, and with a network of the pod's own).
 func (w *podWorker) portFor(c *corev1.Container) int {
-	if c.Name == w.portContainer {
+	if c.Name == w.portContainer && w.sandbox == nil {
 		return w.port
 	}
 	return 0
+}
+
+// podIP is the pod's own IP, or the node's on the host network; "" until known.
+func (w *podWorker) podIP() string {
+	ip, _ := w.address()
+	return ip
 }
 
 func (w *podWorker) latest() *corev1.Pod {
@@ -221,14 +301,15 @@ func (w *podWorker) tellReadiness() {
 	if tell == nil {
 		return
 	}
-	ready := w.initialized.Load() && !w.stopping.Load() && w.port != 0
+	_, addr := w.address()
+	ready := w.initialized.Load() && !w.stopping.Load() && addr != ""
 	for _, r := range w.runners {
 		r.mu.Lock()
 		ready = ready && r.ready
 		r.mu.Unlock()
 	}
 	if w.toldReady.Swap(ready) != ready {
-		tell(w.latest(), net.JoinHostPort(w.agent.opts.Address, strconv.Itoa(w.port)), ready)
+		tell(w.latest(), addr, ready)
 	}
 }
 
@@ -250,6 +331,11 @@ func (w *podWorker) terminate(deletePod bool) {
 				klog.ErrorS(err, "deleting the stopped pod", "pod", w.key())
 			}
 			os.RemoveAll(w.dir)
+		}
+		if w.sandbox != nil {
+			if err := w.sandbox.Close(); err != nil {
+				klog.ErrorS(err, "removing the pod sandbox", "pod", w.key())
+			}
 		}
 		w.agent.ports.release(w.port)
 		close(w.done)
@@ -375,9 +461,12 @@ func (w *podWorker) podStatus(old corev1.PodStatus) corev1.PodStatus {
 	default:
 		st.Phase = corev1.PodSucceeded
 	}
-	ip := w.agent.opts.Address
-	st.HostIP, st.PodIP = ip, ip
-	st.HostIPs, st.PodIPs = []corev1.HostIP{{IP: ip}}, []corev1.PodIP{{IP: ip}}
+	host, ip := w.agent.opts.Address, w.podIP()
+	st.HostIP, st.HostIPs = host, []corev1.HostIP{{IP: host}}
+	st.PodIP, st.PodIPs = ip, nil
+	if ip != "" {
+		st.PodIPs = []corev1.PodIP{{IP: ip}}
+	}
 	st.StartTime = &w.startTime
 	ready := len(unready) == 0
 	msg := ""

@@ -27,7 +27,7 @@ type prober struct {
 	probe     *corev1.Probe
 	container *corev1.Container
 	host      string
-	port      int // the pod's port
+	port      int // the pod's published port on the host network; 0 with a pod network
 	exec      func(ctx context.Context, argv []string) (int, []byte, error)
 }
 
@@ -112,13 +112,23 @@ func (p *prober) hostOr(h string) string {
 	return h
 }
 
-// resolvePort maps a probe port to where the container really listens:
-// port 0, a declared containerPort or a port name mean the pod's port.
+// resolvePort is the port a probe dials. Named ports are looked up among
+// the container's. With a pod network of its own (port 0) that is the
+// container's port; on the host network, a container listens on the pod's
+// published port instead of its declared one.
 func (p *prober) resolvePort(port intstr.IntOrString) int {
-	if port.Type == intstr.String {
-		return p.port
-	}
 	n := int(port.IntVal)
+	if port.Type == intstr.String {
+		n = 0
+		for _, cp := range p.container.Ports {
+			if cp.Name == port.StrVal {
+				n = int(cp.ContainerPort)
+			}
+		}
+	}
+	if p.port == 0 {
+		return n
+	}
 	if n == 0 {
 		return p.port
 	}

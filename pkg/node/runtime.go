@@ -23,6 +23,29 @@ type Provider interface {
 	Start(ctx context.Context, cfg ContainerConfig) (Container, error)
 }
 
+// SandboxProvider is a Provider that gives each pod a network of its own,
+// as a kubelet's CNI plugin does: an IP, shared by the pod's containers,
+// on which each listens on its own port. Pods of other providers, and pods
+// with hostNetwork, share the host's network with a loopback port each.
+type SandboxProvider interface {
+	Provider
+	// RunPodSandbox makes a pod's network; the pod's containers are
+	// started with it (ContainerConfig.Sandbox).
+	RunPodSandbox(ctx context.Context, cfg PodSandboxConfig) (PodSandbox, error)
+}
+
+// PodSandboxConfig names the pod a sandbox is for.
+type PodSandboxConfig struct {
+	Namespace, Name, UID string
+}
+
+// PodSandbox is a pod's network.
+type PodSandbox interface {
+	IP() string
+	// Close releases it once every container of the pod has stopped.
+	Close() error
+}
+
 // ErrNeverPull is PullImage's error for an image that is not present
 // locally under pull policy Never.
 var ErrNeverPull = errors.New("image not present with pull policy of Never")
@@ -35,6 +58,8 @@ type ImageInfo struct {
 	Cmd        []string
 	Env        []string
 	WorkingDir string
+	// User is the image's user ("" is root).
+	User string
 }
 
 // ContainerConfig is everything a provider needs to start one container.
@@ -45,14 +70,19 @@ type ContainerConfig struct {
 	Argv       []string // entrypoint+cmd after Kubernetes' command/args rules
 	Env        []string // KEY=VALUE, image env first, pod env last
 	WorkingDir string
-	// Port is the pod's loopback port: where the gateway reaches it.
+	// Port is the pod's loopback port on the host network (0 with a
+	// Sandbox): where the gateway reaches it.
 	Port int
 	// ContainerPort is the port the container declares (0: none). A
 	// provider that gives containers their own network runs them with PORT
 	// set to it (8080 when none) and publishes it on 127.0.0.1:Port.
 	ContainerPort int
-	// User is securityContext.runAsUser ("" when unset).
-	User string
+	// User is securityContext.runAsUser, and Group runAsGroup ("" when unset).
+	User, Group string
+	// Sandbox is the pod's network from a SandboxProvider (nil: the host's).
+	Sandbox PodSandbox
+	// Hostname is the pod's name.
+	Hostname string
 	// PodUID labels the container with its pod.
 	PodUID         string
 	Stdout, Stderr io.Writer

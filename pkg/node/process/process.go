@@ -1,13 +1,16 @@
 // Package process is the node agent's default provider: each container is
-// a child process of knd running the image's entrypoint from the image's
-// unpacked filesystem. As root the process is changed into that filesystem
-// with its own mount and PID namespaces; otherwise the entrypoint runs from
-// the unpacked tree with the host's root, which is enough for static
-// binaries.
+// a process of knd's running the image's entrypoint from the image's
+// unpacked filesystem. As root, each pod gets its own network (podnet) and
+// each container a sandbox: its own root filesystem (an overlay on the
+// image's), namespaces, user, reduced capabilities and a seccomp filter
+// (sandbox). Otherwise the entrypoint runs on the host's network from the
+// unpacked tree, changed into it with its own mount and PID namespaces as
+// root, with the host's root when not, which is enough for static binaries.
 package process
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"os"
@@ -22,13 +25,42 @@ import (
 
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/image"
+	"github.com/knd-dev/knd/pkg/node/process/podnet"
+	"github.com/knd-dev/knd/pkg/node/process/sandbox"
 	corev1 "k8s.io/api/core/v1"
 )
 
+// initBinary holds knd-sandbox-init, built by make (see initbin/README.md).
+//
+//go:embed initbin
+var initBinary embed.FS
+
+// Options configure the provider.
+type Options struct {
+	// DataDir holds the containers' root filesystems and the pods' files.
+	DataDir string
+	// PodCIDR is the range the node's pod subnet comes from
+	// (podnet.DefaultClusterCIDR when empty), and MaxPods the most pods
+	// it must hold.
+	PodCIDR string
+	MaxPods int
+	// NoSandbox runs pods on the host's network without a sandbox, as
+	// when knd is not root.
+	NoSandbox bool
+}
+
 // Provider runs containers as local processes.
 type Provider struct {
-	images *image.Store
-	// isolate is true when processes get a changed root and namespaces.
+	images  *image.Store
+	dataDir string
+	// initPath is knd-sandbox-init and network the pods' network: both
+	// set when containers run sandboxed.
+	initPath string
+	network  *podnet.Network
+	// unsandboxed says why containers are not sandboxed ("" when they are).
+	unsandboxed string
+	// isolate is true when unsandboxed processes get a changed root and
+	// namespaces (as root).
 	isolate bool
 	// cgroups is where containers with limits get their cgroups; nil when
 	// limits are not enforced.
@@ -38,14 +70,84 @@ type Provider struct {
 	rootfs map[string]string // image digest → unpacked tree
 }
 
-// New returns a provider that takes images from store. Isolation (chroot,
-// mount and PID namespaces) is used when knd runs as root.
-func New(store *image.Store) *Provider {
-	return &Provider{images: store, isolate: os.Geteuid() == 0, cgroups: detectCgroups(), rootfs: map[string]string{}}
+// New returns a provider that takes images from store. As root (unless
+// opts.NoSandbox) pods get their own network and containers a sandbox; if
+// that cannot be set up, Unsandboxed says why and pods run as without root.
+func New(store *image.Store, opts Options) *Provider {
+	p := &Provider{images: store, dataDir: opts.DataDir, isolate: os.Geteuid() == 0, cgroups: detectCgroups(), rootfs: map[string]string{}}
+	switch {
+	case opts.NoSandbox:
+		p.unsandboxed = "--sandbox=false"
+	case os.Geteuid() != 0:
+		p.unsandboxed = "not running as root"
+	default:
+		if err := p.setUpSandbox(opts); err != nil {
+			p.unsandboxed = err.Error()
+		}
+	}
+	return p
 }
 
-// Isolated says whether containers run in their own root and namespaces.
-func (p *Provider) Isolated() bool { return p.isolate }
+// setUpSandbox writes out the sandbox init, removes containers' root
+// filesystems a killed knd left mounted, and makes the pod network.
+func (p *Provider) setUpSandbox(opts Options) error {
+	bin, err := initBinary.ReadFile("initbin/knd-sandbox-init")
+	if err != nil {
+		return errors.New("this knd was built without knd-sandbox-init (build it with make)")
+	}
+	dir := filepath.Join(p.dataDir, "sandbox")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	initPath := filepath.Join(dir, "knd-sandbox-init")
+	if err := writeFileAtomic(initPath, bin, 0o500); err != nil {
+		return err
+	}
+	removeContainerRoots(filepath.Join(p.dataDir, "containers"))
+	cidr := opts.PodCIDR
+	if cidr == "" {
+		cidr = podnet.DefaultClusterCIDR
+	}
+	subnetFile := filepath.Join(dir, "pod-subnet")
+	previous, _ := os.ReadFile(subnetFile)
+	network, err := podnet.Setup(cidr, max(opts.MaxPods, 1), strings.TrimSpace(string(previous)))
+	if err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	if err := os.WriteFile(subnetFile, []byte(network.Subnet.String()+"\n"), 0o600); err != nil {
+		network.Close()
+		return err
+	}
+	p.initPath, p.network = initPath, network
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Unsandboxed says why pods are not sandboxed, or "" when they are.
+func (p *Provider) Unsandboxed() string { return p.unsandboxed }
+
+// PodSubnet is the node's pod subnet ("" without a pod network).
+func (p *Provider) PodSubnet() string {
+	if p.network == nil {
+		return ""
+	}
+	return p.network.Subnet.String()
+}
+
+// Close removes the pod network; call it once every pod has stopped.
+func (p *Provider) Close() error {
+	if p.network == nil {
+		return nil
+	}
+	return p.network.Close()
+}
 
 // LimitsEnforced says whether memory and CPU limits are enforced: with
 // writable cgroup v2 memory and cpu controllers, or cgroup v1's.
@@ -81,11 +183,12 @@ func (p *Provider) PullImage(ctx context.Context, ref string, policy corev1.Pull
 	return node.ImageInfo{
 		Ref: im.Ref, ID: im.Digest,
 		Entrypoint: im.Config.Entrypoint, Cmd: im.Config.Cmd,
-		Env: im.Config.Env, WorkingDir: im.Config.WorkingDir,
+		Env: im.Config.Env, WorkingDir: im.Config.WorkingDir, User: im.Config.User,
 	}, nil
 }
 
-// Start runs cfg.Argv as a child process.
+// Start runs cfg.Argv as a child process: sandboxed when cfg has the
+// pod's sandbox, else as without root.
 func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Container, error) {
 	p.mu.Lock()
 	root := p.rootfs[cfg.Image.ID]
@@ -96,23 +199,66 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("no command specified")
 	}
-	exe, err := lookPath(root, cfg.Argv[0], cfg.Env)
-	if err != nil {
-		return nil, err
-	}
 	wd := cfg.WorkingDir
 	if wd == "" {
 		wd = "/"
 	}
-	// Like a container runtime, create the working directory if the image lacks it.
-	if err := os.MkdirAll(filepath.Join(root, wd), 0o755); err != nil {
-		return nil, err
-	}
-	c := &container{id: cfg.Name, root: root, env: cfg.Env, wd: wd, isolate: p.isolate, done: make(chan struct{})}
+	c := &container{id: cfg.Name, root: root, env: cfg.Env, wd: wd, isolate: p.isolate, done: make(chan struct{}),
+		hostname: cfg.Hostname, initPath: p.initPath}
+	var err error
 	if p.cgroups != nil && (cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
 		if c.cgroup, err = p.cgroups.newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit); err != nil {
 			return nil, fmt.Errorf("setting resource limits: %w", err)
 		}
+	}
+	if sb, ok := cfg.Sandbox.(*podSandbox); ok {
+		err = p.startSandboxed(c, sb, cfg)
+	} else {
+		err = c.startUnsandboxed(cfg)
+	}
+	if err != nil {
+		c.cleanUp()
+		return nil, err
+	}
+	go c.wait()
+	return c, nil
+}
+
+// startSandboxed runs the container in its own root filesystem and
+// namespaces, in the pod's network, as its user (see package sandbox).
+func (p *Provider) startSandboxed(c *container, sb *podSandbox, cfg node.ContainerConfig) error {
+	c.sandbox = sb
+	c.user = cfg.Image.User
+	if cfg.User != "" {
+		c.user = cfg.User
+		if cfg.Group != "" {
+			c.user += ":" + cfg.Group
+		}
+	}
+	croot, err := mountContainerRoot(filepath.Join(p.dataDir, "containers", cfg.Name), c.root)
+	if err != nil {
+		return err
+	}
+	c.croot = croot
+	var join func(int) error
+	if c.cgroup != nil {
+		join = c.cgroup.add
+	}
+	c.cmd, err = sandbox.Start(c.initPath, c.sandboxSpec(cfg.Argv), cfg.Stdout, cfg.Stderr, sb.net.NS, join)
+	return err
+}
+
+// startUnsandboxed runs the container on the host's network, from the
+// image's tree: changed into it with its own mount and PID namespaces as
+// root, else with the host's root.
+func (c *container) startUnsandboxed(cfg node.ContainerConfig) error {
+	exe, err := lookPath(c.root, cfg.Argv[0], cfg.Env)
+	if err != nil {
+		return err
+	}
+	// Like a container runtime, create the working directory if the image lacks it.
+	if err := os.MkdirAll(filepath.Join(c.root, c.wd), 0o755); err != nil {
+		return err
 	}
 	start := func() (*exec.Cmd, error) {
 		newCmd := func() *exec.Cmd {
@@ -127,25 +273,18 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		return cmd, cmd.Start()
 	}
 	cmd, err := start()
-	if err != nil && p.isolate && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL)) {
+	if err != nil && c.isolate && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL)) {
 		// Namespaces can be refused inside another container; fall back.
 		c.isolate = false
 		cmd, err = start()
 	}
-	if err != nil {
-		if c.cgroup != nil {
-			c.cgroup.remove()
-		}
-		return nil, err
-	}
 	c.cmd = cmd
-	go c.wait()
-	return c, nil
+	return err
 }
 
 type container struct {
 	id      string
-	root    string
+	root    string // the image's unpacked tree
 	env     []string
 	wd      string
 	isolate bool
@@ -153,6 +292,23 @@ type container struct {
 	cgroup  *cgroup // nil without limits
 	done    chan struct{}
 	exit    node.ExitStatus
+
+	// Set when the container is sandboxed.
+	sandbox  *podSandbox
+	croot    *containerRoot
+	initPath string
+	user     string
+	hostname string
+}
+
+// cleanUp releases what a container held once it has stopped.
+func (c *container) cleanUp() {
+	if c.cgroup != nil {
+		c.cgroup.remove()
+	}
+	if c.croot != nil {
+		c.croot.remove()
+	}
 }
 
 // startInCgroup starts a command stopped at its exec (traced), moves it
@@ -235,8 +391,8 @@ func (c *container) wait() {
 	}
 	if c.cgroup != nil {
 		st.OOMKilled = st.Code == 128+int(syscall.SIGKILL) && c.cgroup.oomKilled()
-		c.cgroup.remove()
 	}
+	c.cleanUp()
 	c.exit = st
 	close(c.done)
 }
@@ -258,21 +414,31 @@ func (c *container) Signal(sig syscall.Signal) error {
 	return err
 }
 
-// Exec runs argv with the container's root, environment and directory.
+// Exec runs argv with the container's root, environment, directory, user
+// and network.
 func (c *container) Exec(ctx context.Context, argv []string) (int, []byte, error) {
 	if len(argv) == 0 {
 		return -1, nil, errors.New("no command")
 	}
-	exe, err := lookPath(c.root, argv[0], c.env)
-	if err != nil {
-		return -1, nil, err
-	}
-	cmd := c.command(exe, argv)
-	cmd.SysProcAttr.Cloneflags = 0
 	out := &limitedBuffer{max: 10 << 10}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return -1, nil, err
+	var cmd *exec.Cmd
+	if c.sandbox != nil {
+		var err error
+		// The same sandbox as the container's, in PID namespace of its own.
+		if cmd, err = sandbox.Start(c.initPath, c.sandboxSpec(argv), out, out, c.sandbox.net.NS, nil); err != nil {
+			return -1, out.buf, err
+		}
+	} else {
+		exe, err := lookPath(c.root, argv[0], c.env)
+		if err != nil {
+			return -1, nil, err
+		}
+		cmd = c.command(exe, argv)
+		cmd.SysProcAttr.Cloneflags = 0
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			return -1, nil, err
+		}
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
