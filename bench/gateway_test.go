@@ -69,7 +69,10 @@ func benchService(b *testing.B, ns, name string, annotations map[string]string, 
 			for _, p := range pods.Items {
 				for _, cond := range p.Status.Conditions {
 					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-						return p.Status.PodIP + ":" + p.Annotations[node.PortAnnotation]
+						if port := p.Annotations[node.PortAnnotation]; port != "" {
+							return p.Status.PodIP + ":" + port
+						}
+						return p.Status.PodIP + ":8080"
 					}
 				}
 			}

@@ -149,7 +149,7 @@ func (r *containerRunner) shouldRestart(code int32) bool {
 func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.ContainerStateTerminated, bool) {
 	w := r.pod
 	pod := w.latest()
-	env, err := containerEnv(ctx, w.agent.opts.Client, pod, &r.spec, img, w.portFor(&r.spec), podIPs{pod: w.podIP(), host: w.agent.opts.Address})
+	env, err := containerEnv(ctx, w.agent.opts.Client, pod, &r.spec, img, w.envPort(&r.spec), podIPs{pod: w.podIP(), host: w.agent.opts.Address})
 	if err != nil {
 		if ctx.Err() != nil {
 			return corev1.ContainerStateTerminated{}, false

@@ -13,8 +13,8 @@ import (
 
 // containerEnv builds a container's environment as a kubelet does: the
 // image's env, then HOSTNAME, envFrom sources, then env entries (with
-// $(VAR) references expanded and valueFrom resolved). On the host network
-// PORT is then set to the port the agent gave the pod (port > 0).
+// $(VAR) references expanded and valueFrom resolved). PORT is then set to
+// port, where the serving container listens (0: not set).
 func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, c *corev1.Container, img ImageInfo, port int, ips podIPs) ([]string, error) {
 	env := newEnvList()
 	for _, kv := range img.Env {

@@ -247,6 +247,19 @@ func (w *podWorker) portFor(c *corev1.Container) int {
 	return 0
 }
 
+// envPort is the PORT the serving container is told to listen on, as
+// upstream's: its declared port (8080 when none), or on the host network
+// its loopback port; 0 for the pod's other containers.
+func (w *podWorker) envPort(c *corev1.Container) int {
+	switch {
+	case c.Name != w.portContainer:
+		return 0
+	case w.sandbox != nil:
+		return w.servingPort()
+	}
+	return w.port
+}
+
 // podIP is the pod's own IP, or the node's on the host network; "" until known.
 func (w *podWorker) podIP() string {
 	ip, _ := w.address()

@@ -58,8 +58,18 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, s
 	kndtest.Poll(t, timeout, what, cond)
 }
 
+// podURL is where a test pod serves.
 func podURL(pod *corev1.Pod) string {
-	return fmt.Sprintf("http://%s:%s", pod.Status.PodIP, pod.Annotations[node.PortAnnotation])
+	return fmt.Sprintf("http://%s:%s", pod.Status.PodIP, podPort(pod))
+}
+
+// podPort is a test pod's port: 8080 at its own IP, or on the host network
+// (knd not root) its published loopback port.
+func podPort(pod *corev1.Pod) string {
+	if port := pod.Annotations[node.PortAnnotation]; port != "" {
+		return port
+	}
+	return "8080"
 }
 
 func httpGet(url string) (int, string, error) {
@@ -175,15 +185,15 @@ func TestDeploymentRunsServesAndLogs(t *testing.T) {
 		return n == 2, fmt.Sprintf("%d ready", n)
 	})
 	pods := readyPods(t, ns, "app=web")
-	if pods[0].Annotations[node.PortAnnotation] == pods[1].Annotations[node.PortAnnotation] {
-		t.Fatalf("both pods got port %s", pods[0].Annotations[node.PortAnnotation])
+	if podURL(&pods[0]) == podURL(&pods[1]) {
+		t.Fatalf("both pods serve at %s", podURL(&pods[0]))
 	}
 	for _, p := range pods {
 		code, body, err := httpGet(podURL(&p) + "/")
 		if want := fmt.Sprintf("hello from %s from-configmap\n", p.Name); err != nil || code != 200 || body != want {
 			t.Errorf("GET %s/ = %d %q %v, want %q", podURL(&p), code, body, err, want)
 		}
-		for k, want := range map[string]string{"WHO": p.Name, "GREETING_TWICE": "from-configmap-from-configmap", "PORT": p.Annotations[node.PortAnnotation]} {
+		for k, want := range map[string]string{"WHO": p.Name, "GREETING_TWICE": "from-configmap-from-configmap", "PORT": podPort(&p)} {
 			if _, got, _ := httpGet(podURL(&p) + "/env?k=" + k); got != want {
 				t.Errorf("%s: $%s = %q, want %q", p.Name, k, got, want)
 			}
@@ -194,7 +204,7 @@ func TestDeploymentRunsServesAndLogs(t *testing.T) {
 		}
 	}
 	out, err := knd.Kubectl(t, "", "logs", "-n", ns, pods[0].Name)
-	if err != nil || !strings.Contains(out, "listening on :"+pods[0].Annotations[node.PortAnnotation]+"\nrequest /\n") {
+	if err != nil || !strings.Contains(out, "listening on :"+podPort(&pods[0])+"\nrequest /\n") {
 		t.Errorf("kubectl logs: %v\n%s", err, out)
 	}
 	out, err = knd.Kubectl(t, "", "get", "pods", "-n", ns, "-o", "wide")

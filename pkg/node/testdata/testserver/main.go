@@ -19,6 +19,16 @@
 // GET /proto       the request's protocol (HTTP/1.1, HTTP/2.0)
 // GET /stream?n=N&ms=M  N lines "chunk i", each flushed, M ms apart
 // GET /upgrade     with "Upgrade: echo": 101, then echoes the connection's bytes
+// GET /id          "uid=U gid=G groups=[...]" of the process
+// GET /read?path=P    the file P, or the error reading it
+// GET /write?path=P   writes "1" to P: "ok" or the error
+// GET /dial?addr=A    "ok" if a TCP connection to A opens within 1 s, else the error
+// GET /fetch?url=U    the body of GET U, or the error
+// GET /escape?path=P  tries the known ways out of a chroot to read P (outside
+//
+//	the root): what each found, one per line
+//
+// LISTEN=ADDR listens on ADDR instead of :$PORT (an app that ignores PORT).
 //
 // The server also speaks HTTP/2 without TLS (prior knowledge), as an h2c
 // port needs.
@@ -137,7 +147,11 @@ func main() {
 			http.Error(w, "failing as asked", http.StatusInternalServerError)
 		}
 	})
+	sandboxProbes(mux)
 	addr := ":" + os.Getenv("PORT")
+	if l := os.Getenv("LISTEN"); l != "" {
+		addr = l
+	}
 	fmt.Printf("listening on %s\n", addr)
 	srv := &http.Server{Addr: addr, Handler: mux, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
