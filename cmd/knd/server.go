@@ -26,6 +26,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/process"
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
+	"github.com/knd-dev/knd/pkg/poddns"
 	"github.com/knd-dev/knd/pkg/reconciler/manager"
 	"github.com/knd-dev/knd/pkg/webhook"
 	"github.com/spf13/cobra"
@@ -150,7 +151,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// The node agent tells the gateway (created below) the moment a
 	// revision's pod is ready or stops being ready, ahead of the API.
 	var gwRef atomic.Pointer[gateway.Gateway]
-	agent, err := newNodeAgent(sysCtx, o, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
+	agent, provider, err := newNodeAgent(sysCtx, o, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
 		if gw, rev := gwRef.Load(), pod.Labels[servingv1.RevisionLabelKey]; gw != nil && rev != "" {
 			gw.PodReadiness(pod.Namespace, rev, pod.Name, addr, ready)
 		}
@@ -176,13 +177,30 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Options{RestConfig: cp.AdminConfig, Scheme: scheme, Config: store,
+	// Pods with a network of their own reach the gateway, and resolve the
+	// hosts it routes, at the host's address on that network.
+	podHost := ""
+	if p, ok := provider.(interface{ HostAddress() string }); ok {
+		podHost = p.HostAddress()
+	}
+	gwOpts := gateway.Options{RestConfig: cp.AdminConfig, Scheme: scheme, Config: store,
 		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort)), OnColdStart: kpa.Poke,
-		MetricsAddress: metricsAddress(o.bindAddress, o.metricsPort)})
+		MetricsAddress: metricsAddress(o.bindAddress, o.metricsPort)}
+	if podHost != "" {
+		gwOpts.PodAddress = net.JoinHostPort(podHost, "80")
+	}
+	gw, err := gateway.New(gwOpts)
 	if err != nil {
 		return err
 	}
 	gwRef.Store(gw)
+	if podHost != "" {
+		dns, err := poddns.Start(net.JoinHostPort(podHost, "53"), net.ParseIP(podHost), gw.Routes)
+		if err != nil {
+			return fmt.Errorf("DNS server of the pod network: %w", err)
+		}
+		defer dns.Close()
+	}
 	kpa.Concurrency = func(ns, rev string) int { s := gw.Stats(ns, rev); return s.InFlight + s.Queued }
 	kpa.Requests = func(ns, rev string) uint64 { return gw.Stats(ns, rev).Requests }
 	ctrlDone, err := manager.Start(sysCtx, cp.AdminConfig, store, kpa)
@@ -239,30 +257,30 @@ func metricsAddress(host string, port int) string {
 // newNodeAgent sets up the node agent with the chosen provider and a
 // kubelet endpoint certificate from the control plane's CA.
 func newNodeAgent(ctx context.Context, o serverOptions, cp *controlplane.ControlPlane, client kubernetes.Interface,
-	podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, error) {
+	podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, node.Provider, error) {
 	dataDir := o.dataDir
 	images, err := image.Open(filepath.Join(dataDir, "images"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nodeName := node.DefaultNodeName()
 	certDir := filepath.Join(dataDir, "kubelet")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cert, key := filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
 	if err := cp.PKI().IssueServing(cert, key, "knd-kubelet", []net.IP{net.ParseIP("127.0.0.1")}, []string{nodeName, "localhost"}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	provider, err := newProvider(ctx, o, images, nodeName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return node.New(node.Options{
 		Client: client, NodeName: nodeName, DataDir: dataDir, Provider: provider,
 		KubeletCertFile: cert, KubeletKeyFile: key, ClientCAFile: cp.PKI().CACert(),
 		Version: version.Get().GitVersion, PodReadiness: podReadiness, MaxPods: o.maxPods,
-	}), nil
+	}), provider, nil
 }
 
 // newProvider picks how pods run (--runtime).

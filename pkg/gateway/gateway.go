@@ -56,12 +56,17 @@ type Options struct {
 	OnColdStart func(namespace, revision string)
 	// MetricsAddress, when set, serves Prometheus metrics at /metrics.
 	MetricsAddress string
+	// PodAddress, when set, is where pods reach the gateway: the host's
+	// address on the pod network, port 80, where Service names resolve
+	// (poddns). Its requests take the net/http path.
+	PodAddress string
 }
 
 // Gateway routes requests to revisions.
 type Gateway struct {
 	opts  Options
 	ln    net.Listener
+	podLn net.Listener // nil without Options.PodAddress
 	table atomic.Pointer[table]
 	proxy *httputil.ReverseProxy
 	cache cache.Cache
@@ -83,6 +88,12 @@ func New(opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[revisionKey]*revision{}, stats: newMetrics()}
+	if opts.PodAddress != "" {
+		if g.podLn, err = net.Listen("tcp", opts.PodAddress); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("gateway on the pod network: %w", err)
+		}
+	}
 	g.table.Store(&table{hosts: map[string]hostEntry{}})
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -190,8 +201,11 @@ func (g *Gateway) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- srv.Serve(g.slow) }()
+	if g.podLn != nil {
+		go func() { errs <- srv.Serve(g.podLn) }()
+	}
 	go fast.run()
 	if g.opts.MetricsAddress != "" {
 		mux := http.NewServeMux()
@@ -346,6 +360,12 @@ func (g *Gateway) revision(ns, name string) *revision {
 		g.revisions[key] = r
 	}
 	return r
+}
+
+// Routes says whether the gateway routes host (lower-case, without a port).
+func (g *Gateway) Routes(host string) bool {
+	_, ok := g.table.Load().hosts[host]
+	return ok
 }
 
 // Stats reports a revision's load, for the autoscaler.

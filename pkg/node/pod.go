@@ -42,26 +42,26 @@ type podWorker struct {
 	portContainer   string
 	// sandbox is the pod's own network (nil on the host's): set before
 	// any container starts, read once they all stopped.
-	sandbox PodSandbox
-	startTime       metav1.Time
-	ctx             context.Context
-	cancel          context.CancelFunc
-	runners         []*containerRunner
-	initRunners     []*containerRunner // run in order, each to success, before runners
-	initialized     atomic.Bool        // every init container succeeded
-	wg              sync.WaitGroup
-	statusCh        chan struct{}
-	stopping        atomic.Bool
-	toldReady       atomic.Bool  // what PodReadiness last heard
-	graceOverride   atomic.Int64 // nanoseconds; 0: the pod's own
-	terminateOnce   sync.Once
-	started         chan struct{} // closed once start has run
-	done            chan struct{}
-	mu              sync.Mutex
-	pod             *corev1.Pod
-	lastStatus      *corev1.PodStatus
-	ip              string // the pod's IP, once known
-	servingAddr     string // where the gateway reaches the pod, once known
+	sandbox       PodSandbox
+	startTime     metav1.Time
+	ctx           context.Context
+	cancel        context.CancelFunc
+	runners       []*containerRunner
+	initRunners   []*containerRunner // run in order, each to success, before runners
+	initialized   atomic.Bool        // every init container succeeded
+	wg            sync.WaitGroup
+	statusCh      chan struct{}
+	stopping      atomic.Bool
+	toldReady     atomic.Bool  // what PodReadiness last heard
+	graceOverride atomic.Int64 // nanoseconds; 0: the pod's own
+	terminateOnce sync.Once
+	started       chan struct{} // closed once start has run
+	done          chan struct{}
+	mu            sync.Mutex
+	pod           *corev1.Pod
+	lastStatus    *corev1.PodStatus
+	ip            string // the pod's IP, once known
+	servingAddr   string // where the gateway reaches the pod, once known
 }
 
 func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {

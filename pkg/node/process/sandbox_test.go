@@ -98,7 +98,7 @@ func TestPodsHaveTheirOwnNetwork(t *testing.T) {
 	if got := ask(t, a, "/read?path=/etc/hosts"); !strings.Contains(got, "127.0.0.1\tlocalhost\n") || !strings.Contains(got, ipA+"\tpod-a\n") {
 		t.Errorf("/etc/hosts:\n%s", got)
 	}
-	if got := ask(t, a, "/read?path=/etc/resolv.conf"); !strings.Contains(got, "search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver "+p.Gateway()+"\n") {
+	if got := ask(t, a, "/read?path=/etc/resolv.conf"); !strings.Contains(got, "search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver "+p.HostAddress()+"\n") {
 		t.Errorf("/etc/resolv.conf:\n%s", got)
 	}
 	// The host's loopback, where knd's API server, etcd, webhook and
@@ -109,13 +109,13 @@ func TestPodsHaveTheirOwnNetwork(t *testing.T) {
 	}
 	defer l.Close()
 	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-	for _, addr := range []string{"127.0.0.1:" + port, net.JoinHostPort(p.Gateway(), port)} {
+	for _, addr := range []string{"127.0.0.1:" + port, net.JoinHostPort(p.HostAddress(), port)} {
 		if got := ask(t, a, "/dial?addr="+addr); !strings.Contains(got, "connection refused") {
 			t.Errorf("dial %s from a pod: %q, want connection refused", addr, got)
 		}
 	}
 	// Nothing leaves the machine: no route but the pod subnet.
-	if got := ask(t, a, "/dial?addr=192.0.2.1:80"); !strings.Contains(got, "network is unreachable") {
+	if got := ask(t, a, "/dial?addr=203.0.113.1:80"); !strings.Contains(got, "network is unreachable") {
 		t.Errorf("dial an outside address: %q, want network is unreachable", got)
 	}
 }

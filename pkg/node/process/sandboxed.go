@@ -66,9 +66,9 @@ func (p *Provider) RunPodSandbox(_ context.Context, cfg node.PodSandboxConfig) (
 	return s, nil
 }
 
-// Gateway is the host's address on the pod network ("" without one):
+// HostAddress is the host's address on the pod network ("" without one):
 // where pods reach the node's DNS server and the gateway.
-func (p *Provider) Gateway() string {
+func (p *Provider) HostAddress() string {
 	if p.network == nil {
 		return ""
 	}

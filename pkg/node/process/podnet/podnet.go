@@ -59,6 +59,12 @@ func Setup(clusterCIDR string, maxPods int, preferred string) (*Network, error) 
 	if 32-size < ones {
 		size = 32 - ones
 	}
+	// Addresses of the range without a live bridge (a pod gone, knd
+	// stopped) are unreachable rather than sent along the default route
+	// off the machine. The route stays when knd stops, for the same reason.
+	if err := netlink.RouteReplace(&netlink.Route{Dst: cluster, Type: unix.RTN_UNREACHABLE}); err != nil {
+		return nil, fmt.Errorf("routing %s nowhere but its bridges: %w", cluster, err)
+	}
 	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return nil, fmt.Errorf("listing routes: %w", err)
@@ -107,8 +113,8 @@ func clashingRoute(routes []netlink.Route, subnet *net.IPNet, bridge string) str
 		if r.Dst == nil || r.Dst.IP.To4() == nil {
 			continue
 		}
-		if ones, _ := r.Dst.Mask.Size(); ones == 0 {
-			continue // the default route does not make a subnet unusable
+		if ones, _ := r.Dst.Mask.Size(); ones == 0 || r.Type == unix.RTN_UNREACHABLE {
+			continue // the default route and unreachable ones do not make a subnet unusable
 		}
 		if !r.Dst.Contains(subnet.IP) && !subnet.Contains(r.Dst.IP) {
 			continue
