@@ -38,7 +38,7 @@ func TestRevisionsOfAppsIgnoringPort(t *testing.T) {
 	for _, name := range []string{"first", "second"} {
 		svc := helloService(ns, name, name)
 		svc.Spec.Template.Spec.Containers[0].Env = append(svc.Spec.Template.Spec.Containers[0].Env,
-			corev1.EnvVar{Name: "LISTEN", Value: ":8080"}, corev1.EnvVar{Name: "PORT", Value: "1"})
+			corev1.EnvVar{Name: "LISTEN", Value: ":8080"})
 		if err := c.Create(testContext(t), svc); err != nil {
 			t.Fatal(err)
 		}
