@@ -29,19 +29,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// serviceOnce deploys one hello-world Service for the gateway benchmarks.
-var serviceOnce sync.Once
+// imported records the servers (by data dir) the benchmarks' image is in.
+var imported sync.Map
 
 // benchService creates Service ns/name running the test server and
 // returns the address of its ready pod.
 func benchService(b *testing.B, ns, name string, annotations map[string]string, mutate ...func(*servingv1.Service)) string {
 	b.Helper()
-	serviceOnce.Do(func() {
+	if _, done := imported.LoadOrStore(knd.DataDir, true); !done {
 		bin := nodetest.BuildTestServer(b, b.TempDir())
 		if out, err := exec.Command(knd.Bin, "image", "import", bin, "--name", "dev.local/hello:bench", "--data-dir", knd.DataDir).CombinedOutput(); err != nil {
 			b.Fatalf("import: %v %s", err, out)
 		}
-	})
+	}
 	scheme, _ := manager.Scheme()
 	c, err := client.New(knd.RestConfig, client.Options{Scheme: scheme})
 	if err != nil {
@@ -503,6 +503,52 @@ func coldStart(b *testing.B, ns string, settle time.Duration) {
 	}
 	b.ReportMetric(ms(p50(starts)), "ms-cold-p50")
 	b.ReportMetric(ms(percentile(starts, 0.99)), "ms-cold-p99")
+}
+
+// BenchmarkColdStartSandbox measures cold starts on the sandboxed process
+// runtime (the shared server) and on a second server started with
+// --sandbox=false (pods on the host's network, unisolated: the runtime
+// before the sandbox), alternating between them in the same run, b.N each.
+func BenchmarkColdStartSandbox(b *testing.B) {
+	plain, err := kndtest.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain.ExtraArgs = []string{"--sandbox=false"}
+	if err := plain.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer plain.Stop()
+	shared := knd
+	defer func() { knd = shared }()
+	servers := []struct {
+		name   string
+		s      *kndtest.Server
+		starts []time.Duration
+	}{{name: "sandboxed", s: shared}, {name: "plain", s: plain}}
+	const ns = "bench-cold-sandbox"
+	for i := range servers {
+		knd = servers[i].s
+		shortGracePeriod(b)
+		benchService(b, ns, "cold", map[string]string{"autoscaling.knative.dev/window": "6s"})
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range servers {
+			srv := &servers[(i+j)%len(servers)]
+			knd = srv.s
+			waitForNoPods(b, ns)
+			t := time.Now()
+			if err := get(fmt.Sprintf("http://127.0.0.1:%d/", srv.s.GatewayPort), "cold."+ns+".example.com"); err != nil {
+				b.Fatal(err)
+			}
+			srv.starts = append(srv.starts, time.Since(t))
+		}
+	}
+	for _, srv := range servers {
+		b.ReportMetric(ms(p50(srv.starts)), "ms-cold-p50-"+srv.name)
+		b.ReportMetric(ms(percentile(srv.starts, 0.99)), "ms-cold-p99-"+srv.name)
+	}
 }
 
 // BenchmarkBurst goes from 1 to 50 concurrent clients on a revision with
