@@ -121,8 +121,15 @@ func (w *podWorker) start() {
 	defer close(w.started)
 	published := make(chan struct{})
 	sp, sandboxed := w.agent.opts.Provider.(SandboxProvider)
-	sandboxed = sandboxed && !w.latest().Spec.HostNetwork
+	sandboxed = sandboxed && sp.HasPodNetwork() && !w.latest().Spec.HostNetwork
 	if !sandboxed {
+		// The port is known before any container starts (its PORT).
+		if port, err := w.agent.ports.allocate(); err != nil {
+			klog.ErrorS(err, "allocating a port", "pod", w.key())
+		} else {
+			w.port = port
+			w.setAddress(w.agent.opts.Address, net.JoinHostPort(w.agent.opts.Address, strconv.Itoa(port)))
+		}
 		go w.publishPort(published)
 	}
 	go w.statusLoop(published)
@@ -178,17 +185,14 @@ func (w *podWorker) servingPort() int {
 	return defaultServingPort
 }
 
-// publishPort gives a pod on the host network its loopback port and
-// publishes it in the pod's PortAnnotation.
+// publishPort publishes the loopback port of a pod on the host network in
+// the pod's PortAnnotation.
 func (w *podWorker) publishPort(published chan<- struct{}) {
 	defer close(published)
-	port, err := w.agent.ports.allocate()
-	if err != nil {
-		klog.ErrorS(err, "allocating a port", "pod", w.key())
+	if w.port == 0 {
 		return
 	}
-	w.port = port
-	w.setAddress(w.agent.opts.Address, net.JoinHostPort(w.agent.opts.Address, strconv.Itoa(port)))
+	port := w.port
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(port))
 	patched, err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Patch(w.ctx, w.name, types.MergePatchType,
 		[]byte(patch), metav1.PatchOptions{})

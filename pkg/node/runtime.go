@@ -29,6 +29,9 @@ type Provider interface {
 // with hostNetwork, share the host's network with a loopback port each.
 type SandboxProvider interface {
 	Provider
+	// HasPodNetwork says whether pods get a network of their own (false:
+	// they run on the host's, as with other providers).
+	HasPodNetwork() bool
 	// RunPodSandbox makes a pod's network; the pod's containers are
 	// started with it (ContainerConfig.Sandbox).
 	RunPodSandbox(ctx context.Context, cfg PodSandboxConfig) (PodSandbox, error)

@@ -27,6 +27,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	"github.com/knd-dev/knd/pkg/node/process/sandbox"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -53,10 +54,10 @@ type Options struct {
 type Provider struct {
 	images  *image.Store
 	dataDir string
-	// initPath is knd-sandbox-init and network the pods' network: both
-	// set when containers run sandboxed.
-	initPath string
-	network  *podnet.Network
+	// starter runs knd-sandbox-init and network is the pods' network:
+	// both set when containers run sandboxed.
+	starter *sandbox.Starter
+	network *podnet.Network
 	// unsandboxed says why containers are not sandboxed ("" when they are).
 	unsandboxed string
 	// isolate is true when unsandboxed processes get a changed root and
@@ -103,7 +104,9 @@ func (p *Provider) setUpSandbox(opts Options) error {
 	if err := writeFileAtomic(initPath, bin, 0o500); err != nil {
 		return err
 	}
-	removeContainerRoots(filepath.Join(p.dataDir, "containers"))
+	if err := shareContainerRoots(filepath.Join(p.dataDir, "containers")); err != nil {
+		return fmt.Errorf("containers' root filesystems: %w", err)
+	}
 	cidr := opts.PodCIDR
 	if cidr == "" {
 		cidr = podnet.DefaultClusterCIDR
@@ -118,7 +121,8 @@ func (p *Provider) setUpSandbox(opts Options) error {
 		network.Close()
 		return err
 	}
-	p.initPath, p.network = initPath, network
+	// Two inits ahead: a cold start, or a probe, rarely waits for one.
+	p.starter, p.network = sandbox.NewStarter(initPath, 2), network
 	return nil
 }
 
@@ -146,6 +150,8 @@ func (p *Provider) Close() error {
 	if p.network == nil {
 		return nil
 	}
+	p.starter.Close()
+	_ = unix.Unmount(filepath.Join(p.dataDir, "containers"), unix.MNT_DETACH)
 	return p.network.Close()
 }
 
@@ -204,7 +210,7 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		wd = "/"
 	}
 	c := &container{id: cfg.Name, root: root, env: cfg.Env, wd: wd, isolate: p.isolate, done: make(chan struct{}),
-		hostname: cfg.Hostname, initPath: p.initPath}
+		hostname: cfg.Hostname, starter: p.starter}
 	var err error
 	if p.cgroups != nil && (cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
 		if c.cgroup, err = p.cgroups.newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit); err != nil {
@@ -244,8 +250,12 @@ func (p *Provider) startSandboxed(c *container, sb *podSandbox, cfg node.Contain
 	if c.cgroup != nil {
 		join = c.cgroup.add
 	}
-	c.cmd, err = sandbox.Start(c.initPath, c.sandboxSpec(cfg.Argv), cfg.Stdout, cfg.Stderr, sb.net.NS, join)
-	return err
+	proc, err := c.starter.Start(c.sandboxSpec(cfg.Argv), cfg.Stdout, cfg.Stderr, sb.net.NS, join)
+	if err != nil {
+		return err
+	}
+	c.cmd, c.waitOutput = proc.Cmd, proc.WaitOutput
+	return nil
 }
 
 // startUnsandboxed runs the container on the host's network, from the
@@ -294,11 +304,12 @@ type container struct {
 	exit    node.ExitStatus
 
 	// Set when the container is sandboxed.
-	sandbox  *podSandbox
-	croot    *containerRoot
-	initPath string
-	user     string
-	hostname string
+	sandbox    *podSandbox
+	croot      *containerRoot
+	starter    *sandbox.Starter
+	waitOutput func() // the copying of its output (nil: cmd.Wait waits for it)
+	user       string
+	hostname   string
 }
 
 // cleanUp releases what a container held once it has stopped.
@@ -377,6 +388,9 @@ func (c *container) command(exe string, argv []string) *exec.Cmd {
 
 func (c *container) wait() {
 	err := c.cmd.Wait()
+	if c.waitOutput != nil {
+		c.waitOutput()
+	}
 	st := node.ExitStatus{}
 	if ps := c.cmd.ProcessState; ps != nil {
 		ws := ps.Sys().(syscall.WaitStatus)
@@ -422,12 +436,14 @@ func (c *container) Exec(ctx context.Context, argv []string) (int, []byte, error
 	}
 	out := &limitedBuffer{max: 10 << 10}
 	var cmd *exec.Cmd
+	wait := func() error { return cmd.Wait() }
 	if c.sandbox != nil {
-		var err error
-		// The same sandbox as the container's, in PID namespace of its own.
-		if cmd, err = sandbox.Start(c.initPath, c.sandboxSpec(argv), out, out, c.sandbox.net.NS, nil); err != nil {
+		// The same sandbox as the container's, in a PID namespace of its own.
+		proc, err := c.starter.Start(c.sandboxSpec(argv), out, out, c.sandbox.net.NS, nil)
+		if err != nil {
 			return -1, out.buf, err
 		}
+		cmd, wait = proc.Cmd, proc.Wait
 	} else {
 		exe, err := lookPath(c.root, argv[0], c.env)
 		if err != nil {
@@ -441,7 +457,7 @@ func (c *container) Exec(ctx context.Context, argv []string) (int, []byte, error
 		}
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	go func() { waited <- wait() }()
 	select {
 	case <-ctx.Done():
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -482,13 +498,17 @@ func isExecutable(p string) bool {
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
-// limitedBuffer keeps the first max bytes written to it (probe output).
+// limitedBuffer keeps the first max bytes written to it (probe output,
+// from stdout and stderr at once).
 type limitedBuffer struct {
+	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if room := b.max - len(b.buf); room > 0 {
 		b.buf = append(b.buf, p[:min(room, len(p))]...)
 	}

@@ -184,7 +184,7 @@ func TestSandboxExecAndErrors(t *testing.T) {
 		t.Errorf("exec testserver true: %d %q %v", code, out, err)
 	}
 	// The same network: a second server on the pod's port cannot listen.
-	code, out, err = cs[0].Exec(context.Background(), []string{"/testserver"})
+	code, out, err = cs[0].Exec(context.Background(), img.Entrypoint)
 	if err != nil || code != 1 || !strings.Contains(string(out), "listen tcp :0") && !strings.Contains(string(out), "address already in use") {
 		t.Errorf("exec a second server: %d %q %v", code, out, err)
 	}

@@ -31,6 +31,9 @@ func (s *podSandbox) Close() error {
 	return errors.Join(s.net.Close(), os.RemoveAll(s.dir))
 }
 
+// HasPodNetwork says whether pods get their own network and sandbox.
+func (p *Provider) HasPodNetwork() bool { return p.network != nil }
+
 // RunPodSandbox gives the pod its network namespace and address, and
 // writes its hosts, resolv.conf and hostname files as a kubelet does: the
 // pod's resolver is the node's DNS server on the bridge, which answers
@@ -107,6 +110,23 @@ func mountContainerRoot(dir, image string) (*containerRoot, error) {
 func (r *containerRoot) remove() {
 	_ = unix.Unmount(r.merged, unix.MNT_DETACH)
 	_ = os.RemoveAll(r.dir)
+}
+
+// shareContainerRoots makes dir, where containers' root filesystems are
+// mounted, a shared mount of its own: an init started ahead copies knd's
+// mounts when it starts, and only a shared mount passes it the root
+// filesystems mounted after that. What a killed knd left there goes first.
+func shareContainerRoots(dir string) error {
+	removeContainerRoots(dir)
+	for unix.Unmount(dir, unix.MNT_DETACH) == nil {
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	return unix.Mount("", dir, "", unix.MS_SHARED, "")
 }
 
 // removeContainerRoots unmounts and removes the root filesystems a killed

@@ -16,9 +16,8 @@ import (
 
 // The file descriptors Start hands the init.
 const (
-	specFd  = 3
-	errFd   = 4
-	netnsFd = 5
+	specFd = 3
+	errFd  = 4
 )
 
 // Main is the body of knd-sandbox-init, the small program Start runs:
@@ -41,14 +40,10 @@ func run() error {
 		return fmt.Errorf("reading the sandbox spec: %w", err)
 	}
 	unix.CloseOnExec(errFd)
-	if spec.NetNS {
-		if err := unix.Setns(netnsFd, unix.CLONE_NEWNET); err != nil {
+	unix.Close(specFd)
+	if spec.NetNS != "" {
+		if err := joinNetwork(spec.NetNS); err != nil {
 			return fmt.Errorf("joining the pod's network namespace: %w", err)
-		}
-	}
-	for fd := specFd; fd <= netnsFd; fd++ {
-		if fd != errFd {
-			unix.Close(fd)
 		}
 	}
 	if err := enterRoot(spec.Rootfs, spec.Files); err != nil {
@@ -88,6 +83,15 @@ func run() error {
 	}
 	err = unix.Exec(exe, spec.Argv, env)
 	return fmt.Errorf("exec %s: %w", spec.Argv[0], err)
+}
+
+func joinNetwork(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Setns(fd, unix.CLONE_NEWNET)
 }
 
 // enterRoot makes rootfs the process's root with pivot_root(2), leaving

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -37,37 +38,88 @@ type Spec struct {
 	// Files are bind-mounted into the container: container path → host
 	// file (/etc/hosts, /etc/resolv.conf, /etc/hostname).
 	Files map[string]string
-	// NetNS says whether the init joins the network namespace handed to it.
-	NetNS bool
+	// NetNS is the network namespace to join ("": stay in the host's).
+	NetNS string
 }
 
-// Start runs spec's process as a child of knd. join, when not nil, is given
-// the init's PID before any of the container's code runs (to move it into
-// a cgroup). netns is the pod's network namespace (nil for the host's).
-// Start returns once the entrypoint has been exec'd, or with the reason it
-// could not be.
-func Start(initPath string, spec Spec, stdout, stderr io.Writer, netns *os.File, join func(pid int) error) (*exec.Cmd, error) {
-	spec.NetNS = netns != nil
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+// Starter starts sandboxed processes. It keeps a few inits started ahead,
+// each through its exec and its Go runtime's start and waiting for a
+// spec, so that a container's start pays only its own setup and exec
+// (a process's exec alone costs about 5 ms on a small VM).
+type Starter struct {
+	initPath string
+	idle     chan *idleInit
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// idleInit is an init waiting for its spec, with knd's ends of its pipes.
+type idleInit struct {
+	cmd            *exec.Cmd
+	spec, errs     *os.File
+	stdout, stderr *os.File
+}
+
+// NewStarter runs inits from initPath, keeping ahead idle ones ready.
+func NewStarter(initPath string, ahead int) *Starter {
+	s := &Starter{initPath: initPath, idle: make(chan *idleInit, max(ahead-1, 0)), stop: make(chan struct{})}
+	if ahead > 0 {
+		go s.fill()
 	}
-	defer specR.Close()
-	defer specW.Close()
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	return s
+}
+
+// fill keeps the idle inits topped up.
+func (s *Starter) fill() {
+	for {
+		in, err := s.spawn()
+		if err != nil {
+			// Start spawns its own then, and reports why it cannot.
+			select {
+			case <-time.After(time.Second):
+				continue
+			case <-s.stop:
+				return
+			}
+		}
+		select {
+		case s.idle <- in:
+		case <-s.stop:
+			in.kill()
+			return
+		}
 	}
-	defer errR.Close()
-	defer errW.Close()
-	cmd := &exec.Cmd{
-		Path: initPath, Args: []string{"knd-sandbox-init"},
-		Stdout: stdout, Stderr: stderr,
-		// fd 3: the spec; fd 4: where the init reports a failure (closed
-		// on exec); fd 5: the pod's network namespace.
-		ExtraFiles: []*os.File{specR, errW},
-		Env:        []string{},
-		WaitDelay:  2 * time.Second,
+}
+
+// Close stops the idle inits.
+func (s *Starter) Close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	for {
+		select {
+		case in := <-s.idle:
+			in.kill()
+		default:
+			return
+		}
+	}
+}
+
+// spawn starts an init in new mount, PID, UTS and IPC namespaces; it waits
+// for its spec on fd 3 and reports a failure on fd 4.
+func (s *Starter) spawn() (*idleInit, error) {
+	var files [8]*os.File // spec r/w, errs r/w, stdout r/w, stderr r/w
+	for i := 0; i < len(files); i += 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(files[:i])
+			return nil, err
+		}
+		files[i], files[i+1] = r, w
+	}
+	in := &idleInit{spec: files[1], errs: files[2], stdout: files[4], stderr: files[6]}
+	in.cmd = &exec.Cmd{
+		Path: s.initPath, Args: []string{"knd-sandbox-init"}, Env: []string{},
+		Stdout: files[5], Stderr: files[7], ExtraFiles: []*os.File{files[0], files[3]},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 			// The process dies with knd even if knd is killed, so a restart
@@ -75,34 +127,99 @@ func Start(initPath string, spec Spec, stdout, stderr io.Writer, netns *os.File,
 			Pdeathsig: syscall.SIGKILL, Setpgid: true,
 		},
 	}
-	if netns != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, netns)
-	}
-	if err := cmd.Start(); err != nil {
+	err := in.cmd.Start()
+	// The child's ends.
+	closeAll([]*os.File{files[0], files[3], files[5], files[7]})
+	if err != nil {
+		closeAll([]*os.File{in.spec, in.errs, in.stdout, in.stderr})
 		return nil, err
 	}
-	specR.Close()
-	errW.Close()
-	fail := func(err error) (*exec.Cmd, error) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+	return in, nil
+}
+
+func (in *idleInit) kill() {
+	_ = in.cmd.Process.Kill()
+	_ = in.cmd.Wait()
+	closeAll([]*os.File{in.spec, in.errs, in.stdout, in.stderr})
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// Process is a started sandboxed process.
+type Process struct {
+	*exec.Cmd
+	output sync.WaitGroup // copying its stdout and stderr
+}
+
+// Wait waits for the process to exit and its output to be copied.
+func (p *Process) Wait() error {
+	err := p.Cmd.Wait()
+	p.output.Wait()
+	return err
+}
+
+// WaitOutput waits until the process's output has all been copied (after
+// Cmd.Wait).
+func (p *Process) WaitOutput() { p.output.Wait() }
+
+// Start runs spec's process. join, when not nil, is given the init's PID
+// before any of the container's code runs (to move it into a cgroup);
+// netns is the pod's network namespace (nil: the host's). Start returns
+// once the entrypoint has been exec'd, or with the reason it could not be.
+func (s *Starter) Start(spec Spec, stdout, stderr io.Writer, netns *os.File, join func(pid int) error) (*Process, error) {
+	var in *idleInit
+	select {
+	case in = <-s.idle:
+	default:
+		var err error
+		if in, err = s.spawn(); err != nil {
+			return nil, err
+		}
+	}
+	defer in.spec.Close()
+	defer in.errs.Close()
+	p := &Process{Cmd: in.cmd}
+	for _, c := range []struct {
+		w io.Writer
+		r *os.File
+	}{{stdout, in.stdout}, {stderr, in.stderr}} {
+		p.output.Add(1)
+		go func() {
+			defer p.output.Done()
+			defer c.r.Close()
+			_, _ = io.Copy(c.w, c.r)
+		}()
+	}
+	fail := func(err error) (*Process, error) {
+		_ = p.Process.Kill()
+		_ = p.Wait()
 		return nil, err
 	}
 	if join != nil {
-		if err := join(cmd.Process.Pid); err != nil {
+		if err := join(p.Process.Pid); err != nil {
 			return fail(err)
 		}
 	}
-	if err := json.NewEncoder(specW).Encode(spec); err != nil {
+	if netns != nil {
+		// The init opens knd's descriptor of the namespace.
+		spec.NetNS = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), netns.Fd())
+	}
+	if err := json.NewEncoder(in.spec).Encode(spec); err != nil {
 		return fail(fmt.Errorf("starting the sandbox: %w", err))
 	}
-	specW.Close()
-	msg, err := io.ReadAll(io.LimitReader(errR, 4096))
+	in.spec.Close()
+	msg, err := io.ReadAll(io.LimitReader(in.errs, 4096))
 	if err != nil {
 		return fail(err)
 	}
 	if len(msg) > 0 {
 		return fail(errors.New(strings.TrimSpace(string(msg))))
 	}
-	return cmd, nil
+	return p, nil
 }
