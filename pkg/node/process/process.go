@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -262,7 +261,7 @@ func (p *Provider) startSandboxed(c *container, sb *podSandbox, cfg node.Contain
 // image's tree: changed into it with its own mount and PID namespaces as
 // root, else with the host's root.
 func (c *container) startUnsandboxed(cfg node.ContainerConfig) error {
-	exe, err := lookPath(c.root, cfg.Argv[0], cfg.Env)
+	exe, err := sandbox.LookPath(c.root, cfg.Argv[0], cfg.Env)
 	if err != nil {
 		return err
 	}
@@ -445,7 +444,7 @@ func (c *container) Exec(ctx context.Context, argv []string) (int, []byte, error
 		}
 		cmd, wait = proc.Cmd, proc.Wait
 	} else {
-		exe, err := lookPath(c.root, argv[0], c.env)
+		exe, err := sandbox.LookPath(c.root, argv[0], c.env)
 		if err != nil {
 			return -1, nil, err
 		}
@@ -466,36 +465,6 @@ func (c *container) Exec(ctx context.Context, argv []string) (int, []byte, error
 	case <-waited:
 	}
 	return cmd.ProcessState.ExitCode(), out.buf, nil
-}
-
-// lookPath finds name inside root the way a container runtime does: as
-// given when it has a slash, else along the container's PATH.
-func lookPath(root, name string, env []string) (string, error) {
-	if strings.Contains(name, "/") {
-		p := path.Clean("/" + name)
-		if isExecutable(filepath.Join(root, p)) {
-			return p, nil
-		}
-		return "", fmt.Errorf("exec: %q: stat %s: no such file or directory", name, p)
-	}
-	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathEnv = v
-		}
-	}
-	for _, dir := range filepath.SplitList(pathEnv) {
-		p := path.Join("/", dir, name)
-		if isExecutable(filepath.Join(root, p)) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
 // limitedBuffer keeps the first max bytes written to it (probe output,

@@ -66,7 +66,7 @@ func run() error {
 	if err := os.Chdir(dir); err != nil {
 		return err
 	}
-	exe, err := lookPath(spec.Argv[0], spec.Env)
+	exe, err := LookPath("/", spec.Argv[0], spec.Env)
 	if err != nil {
 		return err
 	}
@@ -276,12 +276,13 @@ func lastCap() int {
 	return n
 }
 
-// lookPath finds name inside the container's root, as a container runtime
-// does: as given when it has a slash, else along the container's PATH.
-func lookPath(name string, env []string) (string, error) {
+// LookPath finds name inside root the way a container runtime does: as
+// given when it has a slash, else along the container's PATH. It returns
+// the path inside root.
+func LookPath(root, name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		p := path.Clean("/" + name)
-		if isExecutable(p) {
+		if isExecutable(filepath.Join(root, p)) {
 			return p, nil
 		}
 		return "", fmt.Errorf("exec: %q: stat %s: no such file or directory", name, p)
@@ -293,7 +294,7 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	for _, dir := range filepath.SplitList(pathEnv) {
-		if p := path.Join("/", dir, name); isExecutable(p) {
+		if p := path.Join("/", dir, name); isExecutable(filepath.Join(root, p)) {
 			return p, nil
 		}
 	}
