@@ -27,9 +27,9 @@ import (
 // on their containers' ports at their own IP and carry no annotation.
 const PortAnnotation = "knd.dev/port"
 
-// defaultServingPort is where a pod's serving container listens when it
-// declares no port (upstream's user port).
-const defaultServingPort = 8080
+// DefaultServingPort is where a pod's serving container listens when it
+// declares no port (upstream's user port), whichever provider runs it.
+const DefaultServingPort = 8080
 
 // podWorker runs one pod's containers and reports the pod's status.
 type podWorker struct {
@@ -182,7 +182,7 @@ func (w *podWorker) servingPort() int {
 			return int(c.Ports[0].ContainerPort)
 		}
 	}
-	return defaultServingPort
+	return DefaultServingPort
 }
 
 // publishPort publishes the loopback port of a pod on the host network in
@@ -192,8 +192,7 @@ func (w *podWorker) publishPort(published chan<- struct{}) {
 	if w.port == 0 {
 		return
 	}
-	port := w.port
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(port))
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(w.port))
 	patched, err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Patch(w.ctx, w.name, types.MergePatchType,
 		[]byte(patch), metav1.PatchOptions{})
 	switch {

@@ -35,9 +35,6 @@ import (
 const (
 	managedLabel = "knd.dev/managed"
 	podUIDLabel  = "knd.dev/pod-uid"
-	// defaultPort is where a container listens when it declares no port,
-	// as upstream's user containers do.
-	defaultPort = 8080
 )
 
 // Provider runs containers through a Docker Engine.
@@ -242,7 +239,7 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	}
 	port := cfg.ContainerPort
 	if port == 0 {
-		port = defaultPort
+		port = node.DefaultServingPort
 	}
 	containerPort := nat.Port(fmt.Sprintf("%d/tcp", port))
 	config := &container.Config{
