@@ -6,18 +6,24 @@ LDFLAGS := -X $(VERSION_PKG).gitVersion=$(K8S_VERSION) -X $(VERSION_PKG).gitMajo
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 DATA_DIR ?= $(HOME)/.knd
 SANDBOX_INIT := pkg/node/process/initbin/knd-sandbox-init
+SAMPLE_APPS := pkg/samples/appbin/helloworld pkg/samples/appbin/rest-api
 
-.PHONY: build run test unit integration generate verify-generate clean examples-images tutorial
+.PHONY: build run test unit integration generate verify-generate clean tutorial
 
 build: bin/knd
 
-bin/knd: $(shell find cmd pkg -name '*.go') config/crd/*.yaml go.mod go.sum $(SANDBOX_INIT)
+bin/knd: $(shell find cmd pkg -name '*.go') config/crd/*.yaml go.mod go.sum $(SANDBOX_INIT) $(SAMPLE_APPS)
 	go build -ldflags "$(LDFLAGS)" -o bin/knd ./cmd/knd
 
 # The process runtime's container init, embedded in knd: a small static
 # program, because knd itself takes over 100 ms to start.
 $(SANDBOX_INIT): $(shell find cmd/knd-sandbox-init pkg/node/process/sandbox -name '*.go') go.mod go.sum
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ ./cmd/knd-sandbox-init
+
+# The tutorials' sample apps, embedded in knd and put in its image store under
+# the tutorials' image names (pkg/samples).
+pkg/samples/appbin/%: examples/apps/%/main.go
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ ./examples/apps/$*
 
 run: bin/knd
 	bin/knd server --data-dir $(DATA_DIR)
@@ -29,10 +35,6 @@ test: bin/knd
 # Replays the tutorials (test/e2e) and writes docs/tutorial.md from what knd printed.
 tutorial: bin/knd
 	KND_BIN=$(CURDIR)/bin/knd go test -count=1 -run TestTutorial ./test/e2e/ -args -tutorial=$(CURDIR)/docs/tutorial.md
-
-# Sample apps under the tutorials' image names, into the store of $(DATA_DIR).
-examples-images: bin/knd
-	KND_DATA_DIR=$(DATA_DIR) examples/load-images.sh $(CURDIR)/bin/knd
 
 generate:
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...

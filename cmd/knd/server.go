@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,6 +30,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	"github.com/knd-dev/knd/pkg/poddns"
 	"github.com/knd-dev/knd/pkg/reconciler/manager"
+	"github.com/knd-dev/knd/pkg/samples"
 	"github.com/knd-dev/knd/pkg/webhook"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +46,7 @@ type serverOptions struct {
 	apiPort     int
 	gatewayPort int
 	metricsPort int
+	maxConns    int
 	verbosity   int
 	runtime     string
 	maxPods     int
@@ -68,6 +72,7 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&o.apiPort, "api-port", 6443, "port the API server listens on (0: keep the one chosen before, or a free one)")
 	f.IntVar(&o.gatewayPort, "gateway-port", 8080, "port the gateway serves Knative routes on (0: a free one)")
 	f.IntVar(&o.metricsPort, "gateway-metrics-port", 9091, "port of the gateway's Prometheus /metrics (0: off)")
+	f.IntVar(&o.maxConns, "gateway-max-connections", 0, "client connections the gateway holds at once; past it, new ones get a 503 (0: a quarter of the open-file limit)")
 	f.IntVar(&o.verbosity, "v", 0, "log verbosity of the embedded components (logs go to <data-dir>/knd.log)")
 	f.IntVar(&o.maxPods, "max-pods", 1000, "how many pods the node runs at most (its pod capacity, as the kubelet's --max-pods)")
 	f.StringVar(&o.podCIDR, "pod-cidr", podnet.DefaultClusterCIDR, "the range the node's pod subnet comes from (process runtime as root); the default is set aside for benchmarking and no real network routes it")
@@ -185,7 +190,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	gwOpts := gateway.Options{RestConfig: cp.AdminConfig, Scheme: scheme, Config: store,
 		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort)), OnColdStart: kpa.Poke,
-		MetricsAddress: metricsAddress(o.bindAddress, o.metricsPort)}
+		MetricsAddress: metricsAddress(o.bindAddress, o.metricsPort), MaxConnections: o.maxConns}
 	if podHost != "" {
 		gwOpts.PodAddress = net.JoinHostPort(podHost, "80")
 	}
@@ -219,8 +224,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	fmt.Printf("  gateway:     http://%s\n", gw.Addr())
 	fmt.Printf("  kubeconfig:  %s\n", cp.Kubeconfig())
 	fmt.Printf("  logs:        %s\n", logFile)
-	fmt.Printf("Try: knd kubectl apply -f examples/traffic-split/01-hello-world-v1.yaml\n")
-	fmt.Printf("     curl -H 'Host: helloworld-go.knative-demo.example.com' http://%s/\n", gw.Addr())
+	fmt.Print(tryHint(o.dataDir, cp.Kubeconfig(), gw.Addr().String()))
 
 	select {
 	case <-ctx.Done():
@@ -262,6 +266,11 @@ func newNodeAgent(ctx context.Context, o serverOptions, cp *controlplane.Control
 	images, err := image.Open(filepath.Join(dataDir, "images"))
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := samples.Seed(images); errors.Is(err, samples.ErrNotBuiltIn) {
+		fmt.Printf("note: %v; the tutorials' images are not in the local store\n", err)
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("sample images: %w", err)
 	}
 	nodeName := node.DefaultNodeName()
 	certDir := filepath.Join(dataDir, "kubelet")
@@ -330,4 +339,28 @@ func setupLogging(dataDir string, verbosity int) (string, error) {
 	}
 	ctrllog.SetLogger(klog.NewKlogr())
 	return path, nil
+}
+
+// tryHint is a first service and a request to it, written so that it works
+// as printed in the shell that started the server: with the binary as it
+// was invoked, and the data dir or kubeconfig spelled out when the shell's
+// environment would otherwise point the command elsewhere.
+func tryHint(dataDir, kubeconfig, gatewayAddr string) string {
+	cmd := os.Args[0]
+	switch {
+	case os.Getenv("KUBECONFIG") != "":
+		cmd += " --kubeconfig " + shellQuote(kubeconfig)
+	case dataDir != defaultDataDir():
+		cmd = "KND_DATA_DIR=" + shellQuote(dataDir) + " " + cmd
+	}
+	return fmt.Sprintf("Try: %s service create hello --image %s --env TARGET=knd\n"+
+		"     curl -H 'Host: hello.default.example.com' http://%s/\n", cmd, samples.HelloWorld, gatewayAddr)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:@,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -5,6 +5,7 @@ package configstore
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 // Store holds the current configuration.
 type Store struct {
 	current  atomic.Pointer[config.Config]
+	mu       sync.Mutex
 	onChange []func()
 }
 
@@ -34,7 +36,12 @@ func New() *Store {
 func (s *Store) Get() *config.Config { return s.current.Load() }
 
 // OnChange registers a function called after every configuration change.
-func (s *Store) OnChange(fn func()) { s.onChange = append(s.onChange, fn) }
+// It may be called while the store runs.
+func (s *Store) OnChange(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = append(s.onChange, fn)
+}
 
 // Start watches the ConfigMaps and returns once they have been read.
 func (s *Store) Start(ctx context.Context, client kubernetes.Interface) error {
@@ -53,7 +60,10 @@ func (s *Store) Start(ctx context.Context, client kubernetes.Interface) error {
 			return
 		}
 		s.current.Store(next)
-		for _, fn := range s.onChange {
+		s.mu.Lock()
+		fns := s.onChange
+		s.mu.Unlock()
+		for _, fn := range fns {
 			fn()
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -25,6 +26,7 @@ import (
 	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/node"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -60,6 +62,9 @@ type Options struct {
 	// address on the pod network, port 80, where Service names resolve
 	// (poddns). Its requests take the net/http path.
 	PodAddress string
+	// MaxConnections caps the client connections held at once (0:
+	// DefaultMaxConnections of the process's descriptor limit).
+	MaxConnections int
 }
 
 // Gateway routes requests to revisions.
@@ -74,6 +79,8 @@ type Gateway struct {
 	stats *metrics
 	// slow takes the connections the net/http server serves (listen.go).
 	slow *connQueue
+	// clients counts the client connections on both paths.
+	clients clientLimit
 
 	mu        sync.Mutex
 	revisions map[revisionKey]*revision
@@ -88,11 +95,22 @@ func New(opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[revisionKey]*revision{}, stats: newMetrics()}
+	g.clients.max = int64(opts.MaxConnections)
+	if g.clients.max <= 0 {
+		var nofile unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		g.clients.max = int64(DefaultMaxConnections(nofile.Cur))
+	}
 	if opts.PodAddress != "" {
-		if g.podLn, err = net.Listen("tcp", opts.PodAddress); err != nil {
+		podLn, err := net.Listen("tcp", opts.PodAddress)
+		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("gateway on the pod network: %w", err)
 		}
+		g.podLn = limitedListener{Listener: podLn, limit: &g.clients}
 	}
 	g.table.Store(&table{hosts: map[string]hostEntry{}})
 	transport := &http.Transport{
@@ -131,6 +149,12 @@ func New(opts Options) (*Gateway, error) {
 				http.Error(w, "request timeout", http.StatusGatewayTimeout)
 				return
 			}
+			if t, ok := r.Context().Value(targetKey{}).(*target); ok && t.body != nil && t.body.failed() != nil {
+				// The client's fault (a malformed chunk, a body cut short),
+				// not the revision's.
+				http.Error(w, fmt.Sprintf("malformed request body: %v", t.body.failed()), http.StatusBadRequest)
+				return
+			}
 			if r.Context().Err() != nil {
 				return // the client went away
 			}
@@ -148,6 +172,28 @@ type target struct {
 	rev                                    *revision
 	pod                                    *pod
 	release                                func()
+	body                                   *clientBody // nil for a request without one
+}
+
+// clientBody remembers why reading a client's request body failed.
+type clientBody struct {
+	io.ReadCloser
+	err atomic.Pointer[error]
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+func (b *clientBody) failed() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Run watches Routes, Revisions and revision pods and serves until ctx ends.
@@ -192,7 +238,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 // until ctx ends, then drains.
 func (g *Gateway) serve(ctx context.Context) error {
 	g.slow = newConnQueue(g.ln.Addr())
-	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20, Protocols: new(http.Protocols)}
+	// The same limits as the event loop's: a head within headerTime, and
+	// keep-alive connections closed after keepAliveIdle (ServeHTTP bounds
+	// each response's writes by the revision's timeout).
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: headerTime, IdleTimeout: keepAliveIdle, MaxHeaderBytes: 1 << 20,
+		Protocols: new(http.Protocols)}
 	// HTTP/1.1 (connections the event loop hands over), and HTTP/2
 	// without TLS for clients that know (h2c prior knowledge).
 	srv.Protocols.SetHTTP1(true)
@@ -413,6 +463,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	start := time.Now()
+	// A client that stops reading must not hold the handler past the
+	// request's timeout (and the answer that says so).
+	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(timeout + 5*time.Second))
 	series := rev.metrics()
 	rec := &statusRecorder{ResponseWriter: w}
 	w = rec
@@ -446,6 +499,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	t := &target{namespace: rev.namespace, revision: rev.name, addr: p.addr, rewriteHost: entry.rewriteHost,
 		rev: rev, pod: p, release: release}
+	if r.Body != nil && r.Body != http.NoBody {
+		t.body = &clientBody{ReadCloser: r.Body}
+		r.Body = t.body
+	}
 	defer func() { t.release() }() // a retry may have moved the request to another pod
 	// responseStartTimeoutSeconds and idleTimeoutSeconds count from here,
 	// once a pod has the request.

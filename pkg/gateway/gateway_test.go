@@ -99,7 +99,13 @@ func testPod(t *testing.T) (*httptest.Server, chan struct{}) {
 // slow.ns.example.com (revision slow-00001, which has an idle timeout and
 // so always takes the net/http path), each on its own pod.
 func startGateway(t *testing.T, concurrency int) (gw string, webPod, slowPod chan struct{}, g *Gateway) {
-	g, err := New(Options{Address: "127.0.0.1:0"})
+	return startGatewayWith(t, Options{}, concurrency)
+}
+
+// startGatewayWith is startGateway with more options.
+func startGatewayWith(t *testing.T, opts Options, concurrency int) (gw string, webPod, slowPod chan struct{}, g *Gateway) {
+	opts.Address = "127.0.0.1:0"
+	g, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,9 @@ const (
 	needMore parse = iota
 	parsed
 	notForLoop // hand the connection to net/http
+	// bothLengths: Content-Length and Transfer-Encoding together, which
+	// RFC 9112 §6.1 says may be smuggling: answered 400, connection closed.
+	bothLengths
 )
 
 // requestHead is a parsed request head; the slices point into the
@@ -64,20 +67,20 @@ func parseRequest(b []byte, h *requestHead) parse {
 	}
 	h.size = end + 4
 	// A bare LF or CR inside a line is refused below (as a control
-	// character in a value or target).
+	// character in a value or target). Whatever is not for the loop, the
+	// whole head is read for both lengths, which net/http would accept.
 	line, rest, _ := bytes.Cut(b[:end], []byte("\r\n"))
 	method, line, ok1 := bytes.Cut(line, []byte(" "))
 	target, version, ok2 := bytes.Cut(line, []byte(" "))
-	if !ok1 || !ok2 || !isMethod(method) || !isOriginTarget(target) || string(version) != "HTTP/1.1" {
-		return notForLoop
-	}
+	forLoop := ok1 && ok2 && isMethod(method) && isOriginTarget(target) && string(version) == "HTTP/1.1"
 	h.method, h.target = method, target
-	hosts, lengths := 0, 0
+	hosts, lengths, encodings := 0, 0, 0
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok || !isToken(name) || !isFieldValue(value) {
-			return notForLoop
+			forLoop = false
+			continue
 		}
 		value = bytes.Trim(value, " \t")
 		forward := true
@@ -88,12 +91,13 @@ func parseRequest(b []byte, h *requestHead) parse {
 		case hContentLength:
 			lengths++
 			n, ok := parseLength(value)
-			if !ok || n > loopBodyInMemory {
-				return notForLoop
-			}
+			forLoop = forLoop && ok && n <= loopBodyInMemory
 			h.contentLength = n
-		case hTransferEncoding, hUpgrade, hExpect:
-			return notForLoop
+		case hTransferEncoding:
+			encodings++
+			forLoop = false
+		case hUpgrade, hExpect:
+			forLoop = false
 		case hConnection:
 			for tok := range bytes.SplitSeq(value, []byte(",")) {
 				switch tok = bytes.Trim(tok, " \t"); {
@@ -101,7 +105,7 @@ func parseRequest(b []byte, h *requestHead) parse {
 					h.close = true
 				case len(tok) == 0, bytes.EqualFold(tok, []byte("keep-alive")):
 				default:
-					return notForLoop // it names other headers as hop-by-hop, or asks for an upgrade
+					forLoop = false // it names other headers as hop-by-hop, or asks for an upgrade
 				}
 			}
 			forward = false
@@ -114,7 +118,10 @@ func parseRequest(b []byte, h *requestHead) parse {
 			h.lines = append(h.lines, line)
 		}
 	}
-	if hosts != 1 || lengths > 1 || len(h.host) == 0 {
+	switch {
+	case encodings > 0 && lengths > 0:
+		return bothLengths
+	case !forLoop || hosts != 1 || lengths > 1 || len(h.host) == 0:
 		return notForLoop
 	}
 	if len(b) < h.size+h.contentLength {

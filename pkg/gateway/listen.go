@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // The gateway has two HTTP servers on one port: the event loop (loop.go)
@@ -12,7 +15,7 @@ import (
 // prefixConn gives back the bytes the loop read off a connection before
 // the rest of it.
 type prefixConn struct {
-	net.Conn
+	countedConn
 	prefix []byte
 }
 
@@ -61,3 +64,71 @@ func (q *connQueue) Close() error {
 }
 
 func (q *connQueue) Addr() net.Addr { return q.addr }
+
+// clientLimit caps the client connections the gateway holds on both paths
+// together, so that knd's API server and etcd, which share its file table,
+// always keep descriptors: past the cap a new client gets a 503 and is
+// closed. Connections from pods (Options.PodAddress) count too.
+type clientLimit struct {
+	max  int64
+	open atomic.Int64
+}
+
+// DefaultMaxConnections is the client connection cap for a process allowed
+// nofile descriptors: a quarter of them, as each client may hold a pod
+// connection too and the rest is the control plane's.
+func DefaultMaxConnections(nofile uint64) int {
+	return int(max(64, min(nofile/4, 1<<20)))
+}
+
+// admit counts a new connection in, or says it is one too many.
+func (l *clientLimit) admit() bool {
+	if l.open.Add(1) > l.max {
+		l.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *clientLimit) leave() { l.open.Add(-1) }
+
+// tooManyConnections is the whole answer to a connection past the cap.
+func (l *clientLimit) tooManyConnections() []byte {
+	body := fmt.Sprintf("gateway: too many client connections (the cap is %d); retry later\n", l.max)
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s", len(body), body)
+}
+
+// countedConn leaves the limit when it is closed, once.
+type countedConn struct {
+	net.Conn
+	limit  *clientLimit
+	closed atomic.Bool
+}
+
+func (c *countedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.limit.leave()
+	}
+	return c.Conn.Close()
+}
+
+// limitedListener admits the connections a net/http server accepts.
+type limitedListener struct {
+	net.Listener
+	limit *clientLimit
+}
+
+func (ln limitedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := ln.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if ln.limit.admit() {
+			return &countedConn{Conn: c, limit: ln.limit}, nil
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(ln.limit.tooManyConnections())
+		c.Close()
+	}
+}

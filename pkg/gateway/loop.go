@@ -118,6 +118,9 @@ type loop struct {
 	stopBy         time.Time
 	done           chan struct{}
 	head           []byte // scratch for heads being built
+	acceptBackoff  time.Duration
+	acceptResume   time.Time // when set, the listener is paused until then
+	acceptLog      throttledLog
 }
 
 func newLoop(g *Gateway) (*loop, error) {
@@ -184,6 +187,7 @@ func (l *loop) run() {
 			break
 		}
 		l.now = time.Now()
+		l.resumeAccepting()
 		for i := 0; i < n; i++ {
 			l.handle(l.events[i])
 		}
@@ -252,6 +256,8 @@ func (l *loop) epollReady(uintptr) bool {
 // 100 ms while some are near, keep-alive expiry every second otherwise.
 func (l *loop) waitMillis() int {
 	switch {
+	case !l.acceptResume.IsZero():
+		return max(1, int(l.acceptResume.Sub(l.now).Milliseconds()))
 	case l.timed || l.stopping:
 		return 100
 	case l.clients > 0 || len(l.pools) > 0:
@@ -299,11 +305,21 @@ func (l *loop) handle(ev unix.EpollEvent) {
 func (l *loop) accept() {
 	for range 64 {
 		fd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		if err != nil {
-			if err != unix.EAGAIN && err != unix.EINTR && err != unix.ECONNABORTED {
-				klog.ErrorS(err, "gateway: accept")
-			}
+		switch err {
+		case nil:
+			l.acceptBackoff = 0
+		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
 			return
+		default:
+			// Out of descriptors or memory: the listener stays readable,
+			// so accepting again at once would spin. Pause, as net/http
+			// does, and say so once in a while rather than per try.
+			l.pauseAccepting(err)
+			return
+		}
+		if !l.g.clients.admit() {
+			l.refuse(fd)
+			continue
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		c, err := l.add(fd, clientSide, unix.EPOLLIN|unix.EPOLLRDHUP)
@@ -314,6 +330,52 @@ func (l *loop) accept() {
 		c.waitSince = l.now
 		l.clients++
 	}
+}
+
+// refuse answers a connection past the client cap with a 503 and closes it.
+func (l *loop) refuse(fd int) {
+	_, _ = unix.Write(fd, l.g.clients.tooManyConnections())
+	// What the client already sent is read and dropped: closing a socket
+	// with unread bytes resets it, and the reset can beat the 503 to
+	// the client's reads.
+	var drain [4096]byte
+	_, _ = unix.Read(fd, drain[:])
+	unix.Close(fd)
+	l.acceptLog.say(l.now, "gateway: refusing client connections past the cap", "cap", l.g.clients.max)
+}
+
+// pauseAccepting stops watching the listener for a moment that doubles
+// from 5 ms to 1 s while accepting keeps failing.
+func (l *loop) pauseAccepting(err error) {
+	l.acceptBackoff = min(max(2*l.acceptBackoff, 5*time.Millisecond), time.Second)
+	l.acceptResume = l.now.Add(l.acceptBackoff)
+	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, l.lfd, &unix.EpollEvent{Fd: int32(l.lfd)})
+	l.acceptLog.say(l.now, "gateway: cannot accept client connections; pausing", "err", err.Error(), "pause", l.acceptBackoff)
+}
+
+// resumeAccepting watches the listener again once the pause is over.
+func (l *loop) resumeAccepting() {
+	if l.acceptResume.IsZero() || l.now.Before(l.acceptResume) || l.stopping {
+		return
+	}
+	l.acceptResume = time.Time{}
+	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, l.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.lfd)})
+}
+
+// throttledLog logs a message at most once per interval, with how many
+// times it was said meanwhile.
+type throttledLog struct {
+	last     time.Time
+	repeated int
+}
+
+func (t *throttledLog) say(now time.Time, msg string, kv ...any) {
+	if !t.last.IsZero() && now.Sub(t.last) < 10*time.Second {
+		t.repeated++
+		return
+	}
+	klog.InfoS(msg, append(kv, "timesSinceLastLog", t.repeated)...)
+	t.last, t.repeated = now, 0
 }
 
 func sockaddrIP(sa unix.Sockaddr) string {
@@ -365,6 +427,9 @@ func (l *loop) release(c *lconn) {
 func (l *loop) closeConn(c *lconn) {
 	if c.closed {
 		return
+	}
+	if c.kind == clientSide {
+		l.g.clients.leave()
 	}
 	fd := c.fd
 	l.release(c)
@@ -515,6 +580,10 @@ func (l *loop) serveNext(c *lconn) {
 		case notForLoop:
 			l.handOff(c)
 			return
+		case bothLengths:
+			c.flushClose = true
+			l.respond(c, http.StatusBadRequest, "a request may not have both Content-Length and Transfer-Encoding", false)
+			return
 		}
 		c.waitSince = time.Time{}
 		l.start(c)
@@ -605,7 +674,7 @@ func (l *loop) sendRequest(ex *exchange) {
 	l.head = b
 	body := c.in[h.size : h.size+h.contentLength]
 	if err := l.write(ex.pc, b, body); err != nil {
-		l.podFailed(ex, err)
+		l.podFailed(ex, notWrittenError{err}) // a failed first write wrote nothing
 	}
 }
 
@@ -782,12 +851,13 @@ func (l *loop) relay(ex *exchange) {
 	}
 }
 
-// podFailed handles a pod connection that failed. Before any of the
-// response came, the request goes again when that is safe — the pod
-// refused the connection (its process is gone, though the API may not
-// say so yet), or a pooled connection failed and the method is
-// idempotent — to another free pod, or to net/http to wait for one;
-// otherwise the client gets 502 (or, with the response under way, its
+// podFailed handles a pod connection that failed. The request goes again,
+// to another free pod or to net/http to wait for one, only when it
+// provably never reached the pod: the pod refused the connection (its
+// process is gone, though the API may not say so yet), or the connection
+// failed before a byte of the request was written. A request the pod may
+// have read is not resent whatever its method, as it may be what killed
+// the pod; the client gets 502 (or, with the response under way, its
 // connection closed).
 func (l *loop) podFailed(ex *exchange, err error) {
 	if ex == nil || !ex.active {
@@ -807,7 +877,7 @@ func (l *loop) podFailed(ex *exchange, err error) {
 	if refused {
 		ex.rev.forget(ex.p)
 	}
-	if ex.attempts < maxRetries && (refused || ex.reused && idempotent(c.req.method)) {
+	if ex.attempts < maxRetries && (refused || errors.As(err, new(notWrittenError))) {
 		ex.attempts++
 		if ex.pc != nil {
 			ex.pc.serving = nil
@@ -825,14 +895,6 @@ func (l *loop) podFailed(ex *exchange, err error) {
 		return
 	}
 	l.failExchange(ex, http.StatusBadGateway, fmt.Sprintf("error reaching revision: %v", err))
-}
-
-func idempotent(method []byte) bool {
-	switch string(method) {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 // failExchange answers a request that got no response with code and msg.
@@ -894,7 +956,7 @@ func (l *loop) respond(c *lconn, code int, msg string, headReq bool) {
 	b = append(b, http.StatusText(code)...)
 	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(msg)+1), 10)
-	if l.stopping {
+	if l.stopping || c.flushClose {
 		b = append(b, "\r\nConnection: close"...)
 		c.flushClose = true
 	}
@@ -936,17 +998,19 @@ func (l *loop) handOff(c *lconn) {
 	unsent := c.out
 	l.release(c)
 	if err != nil {
+		l.g.clients.leave()
 		klog.ErrorS(err, "gateway: handing a connection over")
 		return
 	}
+	pc := &prefixConn{countedConn: countedConn{Conn: nc, limit: &l.g.clients}, prefix: unread}
 	go func() {
 		if len(unsent) > 0 {
 			if _, err := nc.Write(unsent); err != nil {
-				nc.Close()
+				pc.Close()
 				return
 			}
 		}
-		l.g.slow.push(&prefixConn{Conn: nc, prefix: unread})
+		l.g.slow.push(pc)
 	}()
 }
 

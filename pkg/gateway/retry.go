@@ -4,12 +4,16 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 )
 
 // retryTransport sends a bodiless request to another ready pod when its
-// pod refused the connection: nothing was sent, so the retry is safe. This covers the
-// moment between a pod's process ending (deletion, crash) and the gateway
-// hearing about it from the API.
+// pod refused the connection and no attempt wrote the request anywhere
+// (http.Transport itself retries a request on a new connection when a
+// pooled one fails): nothing reached a pod, so the retry is safe. This
+// covers the moment between a pod's process ending (deletion, crash) and
+// the gateway hearing about it from the API.
 type retryTransport struct {
 	base http.RoundTripper
 	h2c  http.RoundTripper // for revisions whose port is named h2c
@@ -23,11 +27,17 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if ok && t.rev.isH2C() {
 		base = rt.h2c
 	}
-	resp, err := base.RoundTrip(req)
 	// The transport closes a request body on error, so only bodiless
 	// requests can be sent again.
 	ok = ok && (req.Body == nil || req.Body == http.NoBody)
-	for attempt := 0; ok && err != nil && attempt < maxRetries && notSent(err) && req.Context().Err() == nil; attempt++ {
+	var wrote atomic.Bool
+	if ok {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteHeaders: func() { wrote.Store(true) },
+		}))
+	}
+	resp, err := base.RoundTrip(req)
+	for attempt := 0; ok && err != nil && attempt < maxRetries && notSent(err) && !wrote.Load() && req.Context().Err() == nil; attempt++ {
 		t.rev.forget(t.pod)
 		p, release, aerr := t.rev.acquire(req.Context(), nil)
 		if aerr != nil {
@@ -47,3 +57,9 @@ func notSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
 }
+
+// notWrittenError is a pod connection's failure before any byte of the
+// request was written to it.
+type notWrittenError struct{ error }
+
+func (e notWrittenError) Unwrap() error { return e.error }

@@ -27,13 +27,3 @@ func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
 	os.Exit(kndtest.RunShared(m, func(s *kndtest.Server) { server = s }))
 }
-
-// loadImages runs examples/load-images.sh, as the tutorial tells users to.
-func loadImages(t *testing.T) {
-	t.Helper()
-	load := exec.Command(filepath.Join(repoRoot, "examples", "load-images.sh"), server.Bin)
-	load.Env = append(os.Environ(), "KND_DATA_DIR="+server.DataDir)
-	if out, err := load.CombinedOutput(); err != nil {
-		t.Fatalf("load-images.sh: %v\n%s", err, out)
-	}
-}

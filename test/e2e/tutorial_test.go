@@ -21,13 +21,12 @@ commands. Every command below was run by ` + "`make tutorial`" + ` (the end-to-e
 replays the same steps and checks what they print), and the output shown is what knd printed in
 that run; ages, pod names and request counts differ from run to run.
 
-Start the server in one terminal, and load the tutorials' sample apps into its image store in
-another (they are built from ` + "`examples/apps`" + ` and stored under the image names the tutorials'
-manifests use, so no registry is needed):
+Start the server in one terminal and run the commands in another. The tutorials' sample apps are
+built into knd (from ` + "`examples/apps`" + `) and are in its image store from the first start, under
+the image names the tutorials' manifests use, so no registry is needed:
 
 ` + "```console" + `
 $ make run
-$ make examples-images
 ` + "```" + `
 
 The gateway listens on http://127.0.0.1:8080; requests pick a service with their Host header, as
@@ -37,7 +36,6 @@ with Knative's ingress.
 // TestTutorial replays the tutorials in order; each part starts from where
 // the previous one left the server.
 func TestTutorial(t *testing.T) {
-	loadImages(t)
 	d := &tutorial{}
 	d.b.WriteString(tutorialIntro)
 	for _, part := range []struct {

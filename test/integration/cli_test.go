@@ -14,6 +14,7 @@ import (
 	networkingv1alpha1 "github.com/knd-dev/knd/pkg/apis/networking/v1alpha1"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -146,7 +147,18 @@ func TestCLIServiceLifecycle(t *testing.T) {
 		t.Errorf("describe -o url: %q", url)
 	}
 
+	if _, err := knd.Clientset(t).CoreV1().Services(ns).Get(testContext(t), "blue-hello", metav1.GetOptions{}); err != nil {
+		t.Errorf("the blue tag's Service: %v", err)
+	}
 	golden(t, "service-update-untag", kn(t, append([]string{"service", "update", "hello", "--untag", "blue", "--traffic", "@latest=100"}, in...)...))
+	// The removed tag's placeholder Service goes; the kept tag's stays.
+	poll(t, 20*time.Second, "the blue tag's Service deleted", func() (bool, string) {
+		_, err := knd.Clientset(t).CoreV1().Services(ns).Get(testContext(t), "blue-hello", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if _, err := knd.Clientset(t).CoreV1().Services(ns).Get(testContext(t), "green-hello", metav1.GetOptions{}); err != nil {
+		t.Errorf("the green tag's Service: %v", err)
+	}
 	golden(t, "service-update-missing-tag", knFails(t, append([]string{"service", "update", "hello", "--untag", "nope"}, in...)...))
 	golden(t, "service-export", kn(t, append([]string{"service", "export", "hello"}, in...)...))
 

@@ -15,15 +15,10 @@ import (
 )
 
 // TestTutorialTrafficSplit replays the traffic-splitting tutorial with the
-// sample apps loaded by examples/load-images.sh under the tutorial's image
-// names: three versions, then 0/40/60 with a staging tag.
+// sample apps knd puts in its image store under the tutorial's image names:
+// three versions, then 0/40/60 with a staging tag.
 func TestTutorialTrafficSplit(t *testing.T) {
 	root, _ := filepath.Abs("../..")
-	load := exec.Command(filepath.Join(root, "examples", "load-images.sh"), knd.Bin)
-	load.Env = append(os.Environ(), "KND_DATA_DIR="+knd.DataDir)
-	if out, err := load.CombinedOutput(); err != nil {
-		t.Fatalf("load-images.sh: %v\n%s", err, out)
-	}
 	files, _ := filepath.Glob(filepath.Join(root, "examples", "traffic-split", "*.yaml"))
 	c := typedClient(t)
 	for i, f := range files {

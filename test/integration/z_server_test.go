@@ -75,6 +75,38 @@ func TestExamplesApply(t *testing.T) {
 	}
 }
 
+// TestTryHint runs the two commands `knd server` printed after "Try:" in a
+// shell, as a user would, and expects the sample app's answer.
+func TestTryHint(t *testing.T) {
+	output := knd.Output.String()
+	i := strings.Index(output, "Try: ")
+	if i < 0 {
+		t.Fatalf("knd server printed no Try: hint:\n%s", output)
+	}
+	lines := strings.SplitN(output[i+len("Try: "):], "\n", 3)
+	if len(lines) < 2 {
+		t.Fatalf("the Try: hint is not two lines:\n%s", output[i:])
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KND_DATA_DIR=") && !strings.HasPrefix(kv, "KUBECONFIG=") {
+			env = append(env, kv)
+		}
+	}
+	var out []byte
+	for _, line := range lines[:2] {
+		cmd := exec.Command("sh", "-c", strings.TrimSpace(line))
+		cmd.Env = env
+		var err error
+		if out, err = cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+	}
+	if string(out) != "Hello knd!\n" {
+		t.Errorf("the hint's request answered %q, want %q", out, "Hello knd!\n")
+	}
+}
+
 // TestRestartKeepsEverything stops the shared server and starts it again on
 // the same data dir; it runs last (file order).
 func TestRestartKeepsEverything(t *testing.T) {

@@ -349,7 +349,12 @@ func WrapExecutable(path string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Base(path)
+	return ExecutableImage(filepath.Base(path), data)
+}
+
+// ExecutableImage builds a one-layer image holding data as the executable
+// /<base>, run as the entrypoint.
+func ExecutableImage(base string, data []byte) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	if err := tw.WriteHeader(&tar.Header{Name: base, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {

@@ -68,6 +68,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&networkingv1alpha1.ClusterDomainClaim{}, handler.EnqueueRequestsFromMapFunc(byName)).
 		Watches(&servingv1.Service{}, handler.EnqueueRequestsFromMapFunc(byName)).
 		Watches(&servingv1.Route{}, handler.EnqueueRequestsFromMapFunc(byName)).
+		WatchesRawSource(reconciler.ResyncOnConfigChange(r.Config, r.Client, &servingv1beta1.DomainMappingList{})).
 		Complete(r)
 }
 

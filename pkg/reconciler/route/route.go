@@ -54,6 +54,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Watches(&servingv1.Revision{}, handler.EnqueueRequestsFromMapFunc(r.routesFor)).
 		Watches(&servingv1.Configuration{}, handler.EnqueueRequestsFromMapFunc(r.routesFor)).
+		WatchesRawSource(reconciler.ResyncOnConfigChange(r.Config, r.Client, &servingv1.RouteList{})).
 		Complete(r)
 }
 
@@ -313,6 +314,20 @@ func (r *Reconciler) reconcilePlaceholders(ctx context.Context, route *servingv1
 		}
 		if notOwned {
 			return name, nil
+		}
+	}
+	// The Services of tags no longer in the traffic go, as upstream.
+	var existing corev1.ServiceList
+	if err := r.Client.List(ctx, &existing, client.InNamespace(route.Namespace), client.MatchingLabels{servingv1.RouteLabelKey: route.Name}); err != nil {
+		return "", err
+	}
+	for i := range existing.Items {
+		svc := &existing.Items[i]
+		if slices.Contains(names, svc.Name) || !metav1.IsControlledBy(svc, route) {
+			continue
+		}
+		if err := r.Client.Delete(ctx, svc); client.IgnoreNotFound(err) != nil {
+			return "", fmt.Errorf("deleting the Service %s of a removed tag: %w", svc.Name, err)
 		}
 	}
 	return "", nil
