@@ -7,7 +7,6 @@ package e2e
 import (
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
