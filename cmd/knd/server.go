@@ -353,8 +353,8 @@ func tryHint(dataDir, kubeconfig, gatewayAddr string) string {
 	case dataDir != defaultDataDir():
 		cmd = "KND_DATA_DIR=" + shellQuote(dataDir) + " " + cmd
 	}
-	return fmt.Sprintf("Try: %s service create hello --image %s --env TARGET=knd\n"+
-		"     curl -H 'Host: hello.default.example.com' http://%s/\n", cmd, samples.HelloWorld, gatewayAddr)
+	return fmt.Sprintf("Try: %s service create helloworld --image %s --env TARGET=knd\n"+
+		"     curl -H 'Host: helloworld.default.example.com' http://%s/\n", cmd, samples.HelloWorld, gatewayAddr)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs quoting.

@@ -54,8 +54,13 @@ func TestDomainMappingClaims(t *testing.T) {
 		return condition(dm.Status.Status, "DomainClaimed") == "False/DomainAlreadyClaimed/The domain name is already in use by another DomainMapping"
 	})
 
-	setConfig(t, "config-network", map[string]string{"autocreate-cluster-domain-claims": "true"})
 	waitService(t, c, a, "site", "site ready", readyAt("site-00001"))
+	time.Sleep(time.Second) // what the Service's last status changes set off has run
+	setConfig(t, "config-network", map[string]string{"autocreate-cluster-domain-claims": "true"})
+	// The mapping refused before is reconciled again once autocreate is on.
+	waitMapping(t, c, a, "unclaimed.cropy.test", "the refused mapping ready after autocreate was turned on", func(dm *servingv1beta1.DomainMapping) bool {
+		return condition(dm.Status.Status, "Ready") == "True//"
+	})
 	if err := c.Create(testContext(t), domainMapping(a, domain, "site")); err != nil {
 		t.Fatal(err)
 	}

@@ -97,9 +97,11 @@ func TestTryHint(t *testing.T) {
 	for _, line := range lines[:2] {
 		cmd := exec.Command("sh", "-c", strings.TrimSpace(line))
 		cmd.Env = env
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
 		var err error
-		if out, err = cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", line, err, out)
+		if out, err = cmd.Output(); err != nil {
+			t.Fatalf("%s: %v\n%s%s", line, err, out, stderr.String())
 		}
 	}
 	if string(out) != "Hello knd!\n" {

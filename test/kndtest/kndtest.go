@@ -58,6 +58,8 @@ type Server struct {
 	MetricsPort  int
 	// ExtraArgs are more `knd server` flags, such as --runtime=docker.
 	ExtraArgs []string
+	// Prefix is a command that runs knd, such as prlimit with its flags.
+	Prefix []string
 	cmd       *exec.Cmd
 	// Output is what the server printed.
 	Output     *nodetest.SyncBuffer
@@ -86,8 +88,9 @@ func FreePort() (int, error) { return portfile.FreePort() }
 // Start runs `knd server` and waits for its ready line.
 func (s *Server) Start() error {
 	s.Output = &nodetest.SyncBuffer{}
-	s.cmd = exec.Command(s.Bin, append([]string{"server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort), "--gateway-port", fmt.Sprint(s.GatewayPort),
-		"--gateway-metrics-port", fmt.Sprint(s.MetricsPort)}, s.ExtraArgs...)...)
+	argv := append(append(append([]string(nil), s.Prefix...), s.Bin, "server", "--data-dir", s.DataDir, "--api-port", fmt.Sprint(s.APIPort),
+		"--gateway-port", fmt.Sprint(s.GatewayPort), "--gateway-metrics-port", fmt.Sprint(s.MetricsPort)), s.ExtraArgs...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return err
