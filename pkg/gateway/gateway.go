@@ -145,7 +145,7 @@ func New(opts Options) (*Gateway, error) {
 			pr.Out.Header.Set(NamespaceHeader, t.namespace)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(r.Context().Err(), context.DeadlineExceeded) || errors.Is(context.Cause(r.Context()), errRequestTimeout) {
+			if timedOut(r.Context()) {
 				http.Error(w, "request timeout", http.StatusGatewayTimeout)
 				return
 			}
@@ -513,7 +513,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.onWrite = dog.wrote
 	r.Header.Del(RevisionHeader)
 	r.Header.Del(NamespaceHeader)
+	defer func() {
+		// The proxy aborts a response whose copy failed. When that was the
+		// request's timeout and the body's length was not declared, the
+		// body ends with `request timeout` instead, as upstream's does, and
+		// the response is ended properly.
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler || !timedOut(ctx) || rec.Header().Get("Content-Length") != "" {
+				panic(p)
+			}
+			_, _ = io.WriteString(rec, "request timeout")
+		}
+	}()
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, t)))
+}
+
+// timedOut says whether a request's context ended by one of its revision's
+// timeouts.
+func timedOut(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(context.Cause(ctx), errRequestTimeout)
 }
 
 // bufferPool recycles the proxies' copy buffers: without it every request

@@ -262,3 +262,31 @@ func TestRequestFramingErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeoutAfterResponseStarted: when timeoutSeconds passes after the pod
+// sent its headers, the client keeps the status and gets `request timeout`
+// at the end of a properly ended body, as upstream's queue-proxy does.
+func TestTimeoutAfterResponseStarted(t *testing.T) {
+	gw, _, _, g := startGateway(t, 0)
+	for _, host := range []string{"web", "slow"} {
+		t.Run(host, func(t *testing.T) {
+			rev := g.revision("ns", host+"-00001")
+			rev.mu.Lock()
+			rev.timeout = 500 * time.Millisecond
+			rev.mu.Unlock()
+			conn := rawConn(t, gw)
+			br := bufio.NewReader(conn)
+			for i := range 2 { // the connection stays usable after the first
+				fmt.Fprintf(conn, "GET /stream HTTP/1.1\r\nHost: %s.ns.example.com\r\n\r\n", host)
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(res.Body)
+				if res.StatusCode != 200 || string(body) != "first\nrequest timeout" || err != nil {
+					t.Fatalf("request %d: %d %q %v, want 200 %q and a whole body", i, res.StatusCode, body, err, "first\nrequest timeout")
+				}
+			}
+		})
+	}
+}

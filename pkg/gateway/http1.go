@@ -409,6 +409,10 @@ const (
 
 var errBadChunk = errors.New("malformed chunked body")
 
+// atBoundary says whether the body fed so far ends with a whole chunk, so
+// that another chunk may follow.
+func (c *chunkedBody) atBoundary() bool { return c.state == chunkSize && c.digits == 0 }
+
 // feed consumes what of b belongs to the body and says how much, and
 // whether the body ended there.
 func (c *chunkedBody) feed(b []byte) (int, bool, error) {

@@ -851,6 +851,41 @@ func (l *loop) relay(ex *exchange) {
 	}
 }
 
+// timeOut ends an exchange whose timeoutSeconds passed. With nothing sent
+// the client gets 504 `request timeout`; with the response under way
+// `request timeout` ends its body, as upstream's queue-proxy does, where
+// the framing allows: as a last chunk, or before the close that ends the
+// body. A body of declared length, or one stopped inside a chunk, can
+// only be cut (the connection closed).
+func (l *loop) timeOut(ex *exchange) {
+	const msg = "request timeout"
+	c := ex.client
+	switch {
+	case !ex.sent:
+		l.failExchange(ex, http.StatusGatewayTimeout, msg)
+	case ex.headDone && ex.resp.framing == chunked && ex.chunks.atBoundary():
+		l.endExchange(ex, false)
+		if err := l.write(c, fmt.Appendf(l.head[:0], "%x\r\n%s\r\n0\r\n\r\n", len(msg), msg), nil); err != nil {
+			l.closeConn(c)
+			return
+		}
+		if ex.closeAfter {
+			l.closeWhenWritten(c)
+			return
+		}
+		l.serveNext(c)
+	case ex.headDone && ex.resp.framing == untilClose:
+		l.endExchange(ex, false)
+		if err := l.write(c, []byte(msg), nil); err != nil {
+			l.closeConn(c)
+			return
+		}
+		l.closeWhenWritten(c)
+	default:
+		l.clientGone(c)
+	}
+}
+
 // podFailed handles a pod connection that failed. The request goes again,
 // to another free pod or to net/http to wait for one, only when it
 // provably never reached the pod: the pod refused the connection (its
@@ -1028,11 +1063,7 @@ func (l *loop) sweep() {
 		case c.ex.active:
 			l.timed = true
 			if l.now.After(c.ex.deadline) {
-				if c.ex.sent {
-					l.clientGone(c)
-				} else {
-					l.failExchange(&c.ex, http.StatusGatewayTimeout, "request timeout")
-				}
+				l.timeOut(&c.ex)
 			}
 		case len(c.in) > 0:
 			l.timed = true
