@@ -242,7 +242,7 @@ func (g *Gateway) serve(ctx context.Context) error {
 	// keep-alive connections closed after keepAliveIdle (ServeHTTP bounds
 	// each response's writes by the revision's timeout).
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: headerTime, IdleTimeout: keepAliveIdle, MaxHeaderBytes: 1 << 20,
-		Protocols: new(http.Protocols)}
+		Protocols: new(http.Protocols), ConnContext: connContext}
 	// HTTP/1.1 (connections the event loop hands over), and HTTP/2
 	// without TLS for clients that know (h2c prior knowledge).
 	srv.Protocols.SetHTTP1(true)
@@ -452,7 +452,16 @@ func (g *Gateway) lookup(host, tag []byte) (entry hostEntry, rev *revision, code
 // ServeHTTP routes one request the fast path handed over, or one from an
 // HTTP/2 client.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	entry, rev, code, msg := g.lookup(hostKey([]byte(r.Host)), []byte(r.Header.Get(TagHeader)))
+	host, tag := hostKey([]byte(r.Host)), []byte(r.Header.Get(TagHeader))
+	var entry hostEntry
+	var rev *revision
+	var code int
+	var msg string
+	if p := pickOf(r, host, tag); p != nil {
+		entry, rev = p.entry, p.rev
+	} else {
+		entry, rev, code, msg = g.lookup(host, tag)
+	}
 	if rev == nil {
 		http.Error(w, msg, code)
 		return

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/reconciler/route"
 	"golang.org/x/sys/unix"
 )
 
@@ -288,5 +289,31 @@ func TestTimeoutAfterResponseStarted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSplitShareOfColdRevision: in a 50/50 split, a revision with no pod
+// (scaled to zero) gets half of the first requests, as upstream's activator
+// gives it; a request the event loop routed to it and handed over to wait
+// is not routed again by net/http to the revision that has a free pod.
+func TestSplitShareOfColdRevision(t *testing.T) {
+	_, _, _, g := startGateway(t, 0)
+	g.table.Store(&table{hosts: map[string]hostEntry{
+		"split.ns.example.com": {route: &routeEntry{namespace: "ns", name: "split", splits: map[string][]route.Split{
+			"": {{Revision: "web-00001", Percent: 50}, {Revision: "cold-00001", Percent: 50}}}}},
+	}})
+	const n = 100
+	for range n {
+		conn := rawConn(t, "http://"+g.Addr().String())
+		fmt.Fprint(conn, "GET /proto HTTP/1.1\r\nHost: split.ns.example.com\r\n\r\n")
+		go func() { _, _ = io.Copy(io.Discard, conn) }()
+	}
+	var warm, cold int
+	pollUntil(t, 10*time.Second, "every request answered or waiting", func() bool {
+		warm, cold = int(g.Stats("ns", "web-00001").Requests), g.Stats("ns", "cold-00001").Queued
+		return warm+cold == n
+	})
+	if cold < 35 {
+		t.Errorf("the cold revision got %d of %d requests (the warm one %d), want about half", cold, n, warm)
 	}
 }

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,36 @@ import (
 type prefixConn struct {
 	countedConn
 	prefix []byte
+	picked *loopPick // for the first request in prefix, if the loop routed it
+}
+
+// loopPick is the loop's routing of a request it handed over: net/http
+// serves that request by it instead of picking again.
+type loopPick struct {
+	host, tag string
+	entry     hostEntry
+	rev       *revision
+	used      atomic.Bool
+}
+
+type pickKey struct{}
+
+// connContext hands the loop's pick to the connection's requests.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if pc, ok := c.(*prefixConn); ok && pc.picked != nil {
+		return context.WithValue(ctx, pickKey{}, pc.picked)
+	}
+	return ctx
+}
+
+// pickOf is the loop's pick for r, once: only the connection's first
+// request had it.
+func pickOf(r *http.Request, host, tag []byte) *loopPick {
+	p, ok := r.Context().Value(pickKey{}).(*loopPick)
+	if !ok || p.host != string(host) || p.tag != string(tag) || !p.used.CompareAndSwap(false, true) {
+		return nil
+	}
+	return p
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {

@@ -58,7 +58,8 @@ type lconn struct {
 	req        requestHead
 	ex         exchange // the request being served, if ex.active
 	waitSince  time.Time
-	flushClose bool // close once out is written
+	flushClose bool      // close once out is written
+	picked     *loopPick // the revision picked for the request handed over
 
 	// pod side
 	pool       *podPool
@@ -609,7 +610,11 @@ func (l *loop) start(c *lconn) {
 	}
 	p, timeout := rev.loopReserve()
 	if p == nil {
-		l.handOff(c) // to wait there for a pod, or to be served as only net/http can
+		// To wait there for a pod, or to be served as only net/http can;
+		// with the revision picked here, so that a split's share does not
+		// depend on which revisions happen to have a free pod.
+		c.picked = &loopPick{host: string(hostKey(h.host)), tag: string(h.tag), entry: entry, rev: rev}
+		l.handOff(c)
 		return
 	}
 	c.ex = exchange{active: true, client: c, rev: rev, entry: entry, p: p, start: l.now, deadline: l.now.Add(timeout),
@@ -1037,7 +1042,8 @@ func (l *loop) handOff(c *lconn) {
 		klog.ErrorS(err, "gateway: handing a connection over")
 		return
 	}
-	pc := &prefixConn{countedConn: countedConn{Conn: nc, limit: &l.g.clients}, prefix: unread}
+	pc := &prefixConn{countedConn: countedConn{Conn: nc, limit: &l.g.clients}, prefix: unread, picked: c.picked}
+	c.picked = nil
 	go func() {
 		if len(unsent) > 0 {
 			if _, err := nc.Write(unsent); err != nil {
