@@ -83,6 +83,9 @@ func TestClientConnectionCap(t *testing.T) {
 // the waiting client once descriptors are free again.
 func TestAcceptPausesWithoutDescriptors(t *testing.T) {
 	gw, _, _, _ := startGateway(t, 0)
+	if res, body := send(t, "GET", gw+"/proto", "web.ns.example.com", nil, nil); res.StatusCode != 200 {
+		t.Fatalf("before: %d %q", res.StatusCode, body) // the gateway is up, with its descriptors
+	}
 	var old unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
