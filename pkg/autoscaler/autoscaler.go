@@ -10,10 +10,12 @@ import (
 	"github.com/knd-dev/knd/pkg/apis/autoscaling"
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
 	"github.com/knd-dev/knd/pkg/apis/config"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"github.com/knd-dev/knd/pkg/configstore"
 	"github.com/knd-dev/knd/pkg/reconciler"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -65,6 +67,7 @@ type paState struct {
 	inactiveSince time.Time // when it first wanted zero
 	lastDecision  time.Time
 	initialized   bool
+	timedOut      bool       // the initial scale was never reached in time
 	delay         *maxWindow // scale-down-delay
 }
 
@@ -318,10 +321,15 @@ func (a *Autoscaler) reconcile(ctx context.Context, pa *autoscalingv1alpha1.PodA
 	threshold := max(lo, 1)
 	if !st.initialized {
 		threshold = max(lo, initialScale(pa, cfg))
-		if ready >= threshold {
+		// A knd restart forgets; the PodAutoscaler's status remembers.
+		if c := pa.Status.GetCondition(ConditionScaleTargetInitialized); ready >= threshold || (c != nil && c.Status == corev1.ConditionTrue) {
 			st.initialized = true
 		}
 	}
+	// A revision that never reached its initial scale gives up after its
+	// progress deadline and 30 s more, as upstream: to zero, timed out.
+	deadline := servingv1.ProgressDeadline(pa.Annotations, cfg.Deployment.ProgressDeadline) + 30*time.Second
+	st.timedOut = !st.initialized && concurrency == 0 && now.Sub(pa.CreationTimestamp.Time) > deadline
 	desired, ok := st.decider.Decide(now, int(ready))
 	if ok && desired > 0 {
 		desired = max(desired, activationScale(pa))
@@ -356,6 +364,9 @@ func (a *Autoscaler) reconcile(ctx context.Context, pa *autoscalingv1alpha1.PodA
 	if !wantZero {
 		st.inactiveSince = time.Time{}
 	}
+	if st.timedOut {
+		desired = 0 // no pod is held for a revision that failed to start
+	}
 	if desired != current {
 		if current == 0 {
 			st.activeSince = now
@@ -381,6 +392,8 @@ func (a *Autoscaler) updateStatus(ctx context.Context, pa *autoscalingv1alpha1.P
 	pa.Status.ServiceName = pa.Name
 	conds.MarkTrue(ConditionSKSReady)
 	switch {
+	case st.timedOut:
+		conds.MarkFalse(ConditionActive, "TimedOut", "The target could not be activated.")
 	case desired == 0 || !st.inactiveSince.IsZero():
 		conds.MarkFalse(ConditionActive, "NoTraffic", "The target is not receiving traffic.")
 	case ready < threshold:

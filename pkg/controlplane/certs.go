@@ -37,6 +37,16 @@ func (p PKI) ServiceAccountKey() string { return p.path("sa.key") }
 func (p PKI) ServiceAccountPub() string { return p.path("sa.pub") }
 
 // ClientCert and ClientKey name the client certificate of one identity.
+// etcd has a CA of its own, so that no certificate from knd's main CA (a
+// kubeconfig's, the kubelet endpoint's) opens it: only the API server's
+// etcd client certificate does.
+func (p PKI) EtcdCACert() string     { return p.path("etcd/ca.crt") }
+func (p PKI) etcdCAKey() string      { return p.path("etcd/ca.key") }
+func (p PKI) EtcdServerCert() string { return p.path("etcd/server.crt") }
+func (p PKI) EtcdServerKey() string  { return p.path("etcd/server.key") }
+func (p PKI) EtcdClientCert() string { return p.path("etcd/apiserver-client.crt") }
+func (p PKI) EtcdClientKey() string  { return p.path("etcd/apiserver-client.key") }
+
 func (p PKI) ClientCert(id string) string { return p.path(id + ".crt") }
 func (p PKI) ClientKey(id string) string  { return p.path(id + ".key") }
 
@@ -64,26 +74,19 @@ func (p PKI) ensure(servingIPs []net.IP, servingNames []string) error {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return err
 	}
-	if !exists(p.CACert()) || !exists(p.CAKey()) {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return err
-		}
-		caCert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: "knd-ca"}, key)
-		if err != nil {
-			return err
-		}
-		if err := writeCertAndKey(p.CACert(), p.CAKey(), caCert, key); err != nil {
-			return err
-		}
+	if err := ensureCA(p.CACert(), p.CAKey(), "knd-ca"); err != nil {
+		return err
 	}
-	ca, caKey, err := p.loadCA()
+	if err := p.ensureEtcd(); err != nil {
+		return err
+	}
+	ca, caKey, err := loadCA(p.CACert(), p.CAKey())
 	if err != nil {
 		return err
 	}
 	if !exists(p.ServingCert()) {
 		if err := p.issue(ca, caKey, p.ServingCert(), p.ServingKey(), pkix.Name{CommonName: "kube-apiserver"},
-			x509.ExtKeyUsageServerAuth, servingIPs, servingNames); err != nil {
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, servingIPs, servingNames); err != nil {
 			return err
 		}
 	}
@@ -92,7 +95,7 @@ func (p PKI) ensure(servingIPs []net.IP, servingNames []string) error {
 			continue
 		}
 		if err := p.issue(ca, caKey, p.ClientCert(id.file), p.ClientKey(id.file),
-			pkix.Name{CommonName: id.user, Organization: id.groups}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+			pkix.Name{CommonName: id.user, Organization: id.groups}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil); err != nil {
 			return err
 		}
 	}
@@ -119,18 +122,18 @@ func (p PKI) ensure(servingIPs []net.IP, servingNames []string) error {
 	return nil
 }
 
-func (p PKI) loadCA() (*x509.Certificate, crypto.Signer, error) {
-	certs, err := certutil.CertsFromFile(p.CACert())
+func loadCA(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {
+	certs, err := certutil.CertsFromFile(certFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := keyutil.PrivateKeyFromFile(p.CAKey())
+	key, err := keyutil.PrivateKeyFromFile(keyFile)
 	if err != nil {
 		return nil, nil, err
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: not a signing key", p.CAKey())
+		return nil, nil, fmt.Errorf("%s: not a signing key", keyFile)
 	}
 	return certs[0], signer, nil
 }
@@ -138,15 +141,59 @@ func (p PKI) loadCA() (*x509.Certificate, crypto.Signer, error) {
 // IssueServing signs a serving certificate for the given loopback names; the
 // webhook server and node agents use it.
 func (p PKI) IssueServing(certFile, keyFile, commonName string, ips []net.IP, names []string) error {
-	ca, caKey, err := p.loadCA()
+	ca, caKey, err := loadCA(p.CACert(), p.CAKey())
 	if err != nil {
 		return err
 	}
-	return p.issue(ca, caKey, certFile, keyFile, pkix.Name{CommonName: commonName}, x509.ExtKeyUsageServerAuth, ips, names)
+	return p.issue(ca, caKey, certFile, keyFile, pkix.Name{CommonName: commonName}, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ips, names)
+}
+
+// ensureEtcd makes etcd's CA, its serving certificate (for clients and,
+// with client auth too, for its peer port) and the API server's client
+// certificate.
+func (p PKI) ensureEtcd() error {
+	if err := os.MkdirAll(filepath.Dir(p.EtcdCACert()), 0o700); err != nil {
+		return err
+	}
+	if err := ensureCA(p.EtcdCACert(), p.etcdCAKey(), "knd-etcd-ca"); err != nil {
+		return err
+	}
+	ca, caKey, err := loadCA(p.EtcdCACert(), p.etcdCAKey())
+	if err != nil {
+		return err
+	}
+	if !exists(p.EtcdServerCert()) {
+		if err := p.issue(ca, caKey, p.EtcdServerCert(), p.EtcdServerKey(), pkix.Name{CommonName: "knd-etcd"},
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			[]net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}); err != nil {
+			return err
+		}
+	}
+	if !exists(p.EtcdClientCert()) {
+		return p.issue(ca, caKey, p.EtcdClientCert(), p.EtcdClientKey(), pkix.Name{CommonName: "kube-apiserver-etcd-client"},
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil)
+	}
+	return nil
+}
+
+// ensureCA makes a self-signed CA unless certFile and keyFile exist.
+func ensureCA(certFile, keyFile, commonName string) error {
+	if exists(certFile) && exists(keyFile) {
+		return nil
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	caCert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: commonName}, key)
+	if err != nil {
+		return err
+	}
+	return writeCertAndKey(certFile, keyFile, caCert, key)
 }
 
 func (p PKI) issue(ca *x509.Certificate, caKey crypto.Signer, certFile, keyFile string, subject pkix.Name,
-	usage x509.ExtKeyUsage, ips []net.IP, names []string) error {
+	usages []x509.ExtKeyUsage, ips []net.IP, names []string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -162,7 +209,7 @@ func (p PKI) issue(ca *x509.Certificate, caKey crypto.Signer, certFile, keyFile 
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(certValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usages,
 		IPAddresses:  ips,
 		DNSNames:     names,
 	}

@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	c := &ControlPlane{cfg: cfg, pki: pki, port: p, cancel: cancel, errs: make(chan error, 4)}
-	etcd, err := startEtcd(ctx, cfg.DataDir, p)
+	etcd, err := startEtcd(ctx, cfg.DataDir, p, pki)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -170,7 +170,10 @@ func loopbackFor(bind string) string {
 func (c *ControlPlane) apiServerArgs() []string {
 	pki := c.pki
 	return []string{
-		"--etcd-servers=" + fmt.Sprintf("http://127.0.0.1:%d", c.port.EtcdClient),
+		"--etcd-servers=" + fmt.Sprintf("https://127.0.0.1:%d", c.port.EtcdClient),
+		"--etcd-cafile=" + pki.EtcdCACert(),
+		"--etcd-certfile=" + pki.EtcdClientCert(),
+		"--etcd-keyfile=" + pki.EtcdClientKey(),
 		"--bind-address=" + c.cfg.BindAddress,
 		"--advertise-address=" + loopbackFor(c.cfg.BindAddress),
 		"--secure-port=" + strconv.Itoa(c.port.API),

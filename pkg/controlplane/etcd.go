@@ -8,17 +8,24 @@ import (
 	"time"
 
 	"github.com/knd-dev/knd/pkg/controlplane/portfile"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
 // startEtcd runs a single-member etcd on loopback whose data lives in
 // <data-dir>/etcd. It returns once etcd serves.
-func startEtcd(ctx context.Context, dataDir string, p portfile.Ports) (*embed.Etcd, error) {
+// Clients and the peer port need a certificate from etcd's own CA (TLS
+// with client authentication), so no other local process can read or
+// write the cluster's objects.
+func startEtcd(ctx context.Context, dataDir string, p portfile.Ports, pki PKI) (*embed.Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "knd"
 	cfg.Dir = filepath.Join(dataDir, "etcd")
-	client := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", p.EtcdClient)}
-	peer := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", p.EtcdPeer)}
+	client := url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", p.EtcdClient)}
+	peer := url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", p.EtcdPeer)}
+	tlsInfo := transport.TLSInfo{CertFile: pki.EtcdServerCert(), KeyFile: pki.EtcdServerKey(),
+		TrustedCAFile: pki.EtcdCACert(), ClientCertAuth: true}
+	cfg.ClientTLSInfo, cfg.PeerTLSInfo = tlsInfo, tlsInfo
 	cfg.ListenClientUrls = []url.URL{client}
 	cfg.AdvertiseClientUrls = []url.URL{client}
 	cfg.ListenPeerUrls = []url.URL{peer}

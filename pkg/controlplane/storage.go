@@ -1,10 +1,12 @@
 package controlplane
 
 import (
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/kubernetes"
 	"go.uber.org/zap"
@@ -39,7 +41,16 @@ type sharedEtcd struct {
 // settings (all resources have the same: one etcd).
 func (s *sharedEtcd) connect(c storagebackend.TransportConfig, compaction time.Duration) error {
 	s.once.Do(func() {
+		var tlsConfig *tls.Config
+		if c.CertFile != "" || c.TrustedCAFile != "" {
+			tlsInfo := transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.TrustedCAFile}
+			if tlsConfig, s.err = tlsInfo.ClientConfig(); s.err != nil {
+				s.err = fmt.Errorf("etcd client TLS: %w", s.err)
+				return
+			}
+		}
 		s.client, s.err = kubernetes.New(clientv3.Config{
+			TLS:                  tlsConfig,
 			Endpoints:            c.ServerList,
 			DialTimeout:          20 * time.Second,
 			DialKeepAliveTime:    30 * time.Second,

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -80,4 +83,42 @@ func TestRPSMetricAndPodRetention(t *testing.T) {
 	if held := time.Since(idle); held < 15*time.Second {
 		t.Errorf("the last pod went after %v, before its 15 s retention period", held.Round(time.Second))
 	}
+}
+
+// TestProgressDeadlineAnnotation: a revision that never becomes ready gives
+// up after its own serving.knative.dev/progress-deadline (not
+// config-deployment's 600 s): the Deployment gets that deadline, the
+// revision goes to zero and says it could not be activated, as upstream.
+func TestProgressDeadlineAnnotation(t *testing.T) {
+	importTestServer(t)
+	c := typedClient(t)
+	ns := namespace(t, "deadline")
+	svc := helloService(ns, "never", "never ready")
+	svc.Spec.Template.Annotations = map[string]string{servingv1.ProgressDeadlineAnnotation: "5s"}
+	ctr := &svc.Spec.Template.Spec.Containers[0]
+	ctr.Env = append(ctr.Env, corev1.EnvVar{Name: "UNHEALTHY", Value: "1"})
+	ctr.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz"}}}
+	if err := c.Create(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	var rev servingv1.Revision
+	poll(t, 90*time.Second, "the revision timed out", func() (bool, string) {
+		if err := c.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: "never-00001"}, &rev); err != nil {
+			return false, err.Error()
+		}
+		active, res := condition(rev.Status.Status, "Active"), condition(rev.Status.Status, "ResourcesAvailable")
+		return active == "False/TimedOut/The target could not be activated." &&
+			res == "False/ProgressDeadlineExceeded/Initial scale was never achieved", active + " " + res
+	})
+	d, err := knd.Clientset(t).AppsV1().Deployments(ns).Get(testContext(t), "never-00001-deployment", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ptr.Deref(d.Spec.ProgressDeadlineSeconds, 0); got != 5 {
+		t.Errorf("progressDeadlineSeconds = %d, want 5", got)
+	}
+	poll(t, 30*time.Second, "the deployment at zero", func() (bool, string) {
+		d, err := knd.Clientset(t).AppsV1().Deployments(ns).Get(testContext(t), "never-00001-deployment", metav1.GetOptions{})
+		return err == nil && ptr.Deref(d.Spec.Replicas, 1) == 0, fmt.Sprint(err)
+	})
 }

@@ -396,3 +396,40 @@ func TestGradualRollout(t *testing.T) {
 	})
 	p.finish(t)
 }
+
+// TestRollbackByReapplyingNamedRevision: re-applying an earlier manifest
+// whose template names its revision (BYO name) makes that revision the
+// latest created and latest ready again, and the Service Ready, as upstream
+// (it looks the revision up by name first).
+func TestRollbackByReapplyingNamedRevision(t *testing.T) {
+	importTestServer(t)
+	c := typedClient(t)
+	ns := namespace(t, "rollback")
+	v1 := helloService(ns, "stock", "v1")
+	v1.Spec.Template.Name = "stock-v1"
+	if err := c.Create(testContext(t), v1.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "stock", "v1 ready", readyAt("stock-v1"))
+	for _, step := range []struct{ name, greeting string }{{"stock-v2", "v2"}, {"stock-v1", "v1"}} {
+		var svc servingv1.Service
+		if err := c.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: "stock"}, &svc); err != nil {
+			t.Fatal(err)
+		}
+		svc.Spec.Template.Name = step.name
+		svc.Spec.Template.Spec.Containers[0].Env[0].Value = step.greeting
+		if err := c.Update(testContext(t), &svc); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		got := waitService(t, c, ns, "stock", step.name+" latest and ready", func(s *servingv1.Service) bool {
+			return readyAt(step.name)(s) && s.Status.LatestCreatedRevisionName == step.name
+		})
+		if got.Status.LatestCreatedRevisionName != step.name {
+			t.Errorf("latestCreatedRevisionName = %s, want %s", got.Status.LatestCreatedRevisionName, step.name)
+		}
+	}
+	poll(t, 30*time.Second, "v1 answers again", func() (bool, string) {
+		_, body, err := viaGateway("stock.rollback.example.com", "/", nil)
+		return strings.HasSuffix(body, " v1\n"), fmt.Sprint(body, err)
+	})
+}

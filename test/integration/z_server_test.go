@@ -3,7 +3,9 @@ package integration
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/controlplane/portfile"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -33,6 +36,65 @@ func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != http.StatusUnauthorized {
 			t.Errorf("GET %s without credentials: %d, want 401", path, res.StatusCode)
+		}
+	}
+}
+
+// TestEtcdRefusesOtherClients: etcd serves only TLS clients with a
+// certificate from its own CA; neither a plain-HTTP client nor one holding
+// knd's admin certificate (from the main CA) reads it.
+func TestEtcdRefusesOtherClients(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(knd.DataDir, "ports.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports portfile.Ports
+	if err := json.Unmarshal(raw, &ports); err != nil {
+		t.Fatal(err)
+	}
+	etcdCA, err := os.ReadFile(filepath.Join(knd.DataDir, "pki", "etcd", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(etcdCA)
+	admin, err := tls.LoadX509KeyPair(filepath.Join(knd.DataDir, "pki", "admin.crt"), filepath.Join(knd.DataDir, "pki", "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rangeAll = `{"key":"Lw==","range_end":"AA==","count_only":true}`
+	// The API server's certificate reads it: the request below is right.
+	apiserver, err := tls.LoadX509KeyPair(filepath.Join(knd.DataDir, "pki", "etcd", "apiserver-client.crt"), filepath.Join(knd.DataDir, "pki", "etcd", "apiserver-client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{apiserver}}}}
+	res, err := good.Post(fmt.Sprintf("https://127.0.0.1:%d/v3/kv/range", ports.EtcdClient), "application/json", strings.NewReader(rangeAll))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("etcd with the API server's certificate: %d", res.StatusCode)
+	}
+	for _, port := range []int{ports.EtcdClient, ports.EtcdPeer} {
+		for name, c := range map[string]*http.Client{
+			"plain http":        {Timeout: 5 * time.Second},
+			"no certificate":    {Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}},
+			"admin certificate": {Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{admin}}}},
+		} {
+			scheme := "https"
+			if name == "plain http" {
+				scheme = "http"
+			}
+			res, err := c.Post(fmt.Sprintf("%s://127.0.0.1:%d/v3/kv/range", scheme, port), "application/json", strings.NewReader(rangeAll))
+			if err == nil {
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					t.Errorf("etcd port %d, %s: %d %.200s", port, name, res.StatusCode, b)
+				}
+			}
 		}
 	}
 }

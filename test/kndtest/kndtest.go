@@ -60,7 +60,7 @@ type Server struct {
 	ExtraArgs []string
 	// Prefix is a command that runs knd, such as prlimit with its flags.
 	Prefix []string
-	cmd       *exec.Cmd
+	cmd    *exec.Cmd
 	// Output is what the server printed.
 	Output     *nodetest.SyncBuffer
 	exited     chan error

@@ -60,11 +60,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		client.MatchingLabels{servingv1.ConfigurationLabelKey: cfg.Name}); err != nil {
 		return reconcile.Result{}, err
 	}
+	// The revision of the current generation: by its BYO name first (as
+	// upstream), so that a template naming an earlier revision (a rollback
+	// by re-applying an old manifest) makes that revision the latest again.
 	gen := strconv.FormatInt(cfg.Generation, 10)
 	var latest *servingv1.Revision
 	for i := range revs.Items {
-		if revs.Items[i].Labels[servingv1.ConfigurationGenerationLabelKey] == gen && metav1.IsControlledBy(&revs.Items[i], &cfg) {
-			latest = &revs.Items[i]
+		rev := &revs.Items[i]
+		if !metav1.IsControlledBy(rev, &cfg) {
+			continue
+		}
+		if byName := cfg.Spec.Template.Name != ""; byName && rev.Name == cfg.Spec.Template.Name ||
+			!byName && rev.Labels[servingv1.ConfigurationGenerationLabelKey] == gen {
+			latest = rev
 		}
 	}
 	if latest == nil {
@@ -85,7 +93,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	cfg.Status.LatestCreatedRevisionName = latest.Name
 
-	// Latest ready: the ready revision of the highest generation.
+	// Latest ready: the latest created once it is ready, else the ready
+	// revision of the highest generation.
 	var ready *servingv1.Revision
 	for i := range revs.Items {
 		rev := &revs.Items[i]
@@ -95,6 +104,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if ready == nil || generation(rev) > generation(ready) {
 			ready = rev
 		}
+	}
+	if isReady(latest) {
+		ready = latest
 	}
 	if ready != nil && cfg.Status.LatestReadyRevisionName != ready.Name {
 		r.Recorder.Eventf(&cfg, corev1.EventTypeNormal, "LatestReadyUpdate", "LatestReadyRevisionName updated to %q", ready.Name)

@@ -109,7 +109,7 @@ func MakeDeployment(rev *servingv1.Revision, cfg *config.Config, replicas int32)
 		ps.TerminationGracePeriodSeconds = ptr.To(*rev.Spec.TimeoutSeconds)
 	}
 	labels := podLabels(rev)
-	deadline := int32(cfg.Deployment.ProgressDeadline.Seconds())
+	deadline := int32(servingv1.ProgressDeadline(rev.Annotations, cfg.Deployment.ProgressDeadline).Seconds())
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: DeploymentName(rev.Name), Namespace: rev.Namespace,
 			Labels: labels, Annotations: podAnnotations(rev)},

@@ -96,6 +96,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			conds.MarkTrue(servingv1.ConditionActive)
 		case corev1.ConditionFalse:
 			conds.MarkFalse(servingv1.ConditionActive, c.Reason, "%s", c.Message)
+			// At zero without ever reaching its initial scale: failed.
+			if init := pa.Status.GetCondition("ScaleTargetInitialized"); init == nil || init.Status != corev1.ConditionTrue {
+				conds.MarkFalse(servingv1.ConditionResourcesAvailable, "ProgressDeadlineExceeded", "Initial scale was never achieved")
+			}
 		default:
 			conds.MarkUnknown(servingv1.ConditionActive, c.Reason, "%s", c.Message)
 		}

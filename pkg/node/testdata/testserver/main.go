@@ -81,6 +81,7 @@ func main() {
 		fmt.Printf("allocated %d MiB\n", len(buf)>>20)
 	}
 	var failing atomic.Bool
+	failing.Store(os.Getenv("UNHEALTHY") == "1") // /healthz fails from the start
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Printf("request %s\n", r.URL.Path)
