@@ -8,7 +8,7 @@ DATA_DIR ?= $(HOME)/.knd
 SANDBOX_INIT := pkg/node/process/initbin/knd-sandbox-init
 SAMPLE_APPS := pkg/samples/appbin/helloworld pkg/samples/appbin/rest-api
 
-.PHONY: build run test unit integration generate verify-generate clean tutorial
+.PHONY: build run test fuzz unit integration generate verify-generate clean tutorial
 
 build: bin/knd
 
@@ -28,9 +28,17 @@ pkg/samples/appbin/%: examples/apps/%/main.go
 run: bin/knd
 	bin/knd server --data-dir $(DATA_DIR)
 
-# Unit tests, then the integration tests against a real knd server.
+# Unit tests, then the integration tests against a real knd server, then
+# the gateway's parsers fuzzed against net/http's for a moment each.
 test: bin/knd
 	KND_BIN=$(CURDIR)/bin/knd go test -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# Longer by hand: make fuzz FUZZTIME=10m
+FUZZTIME ?= 10s
+fuzz:
+	for f in FuzzParseRequest FuzzParseResponse FuzzChunkedBody; do \
+		go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./pkg/gateway || exit 1; done
 
 # Replays the tutorials (test/e2e) and writes docs/tutorial.md from what knd printed.
 tutorial: bin/knd

@@ -28,7 +28,9 @@ func startEtcd(ctx context.Context, dataDir string, p portfile.Ports, pki PKI) (
 	cfg.ClientTLSInfo, cfg.PeerTLSInfo = tlsInfo, tlsInfo
 	cfg.ListenClientUrls = []url.URL{client}
 	cfg.AdvertiseClientUrls = []url.URL{client}
-	cfg.ListenPeerUrls = []url.URL{peer}
+	// One member talks to no peer: its peer URL is advertised (the
+	// cluster's membership names it) but nothing listens there.
+	cfg.ListenPeerUrls = nil
 	cfg.AdvertisePeerUrls = []url.URL{peer}
 	cfg.InitialCluster = fmt.Sprintf("%s=%s", cfg.Name, peer.String())
 	cfg.LogLevel = "error"

@@ -241,6 +241,26 @@ var tokenChar = func() (t [128]bool) {
 	return t
 }()
 
+// isHead accepts a message head's lines: no control characters but tab,
+// and CR and LF only together, as line ends.
+func isHead(b []byte) bool {
+	for i, c := range b {
+		switch {
+		case c == '\r':
+			if i+1 >= len(b) || b[i+1] != '\n' {
+				return false
+			}
+		case c == '\n':
+			if i == 0 || b[i-1] != '\r' {
+				return false
+			}
+		case (c < ' ' && c != '\t') || c == 0x7f:
+			return false
+		}
+	}
+	return true
+}
+
 // isFieldValue refuses control characters other than tab (NUL, CR, LF).
 func isFieldValue(v []byte) bool {
 	for _, c := range v {
@@ -299,6 +319,11 @@ func parseResponse(b []byte, headRequest bool, h *responseHead) (parse, error) {
 		return needMore, nil
 	}
 	*h = responseHead{size: end + 4, lines: h.lines[:0]}
+	// A lone CR or LF would end a line for net/http but not here: such a
+	// head could be framed two ways, so it is refused (found by fuzzing).
+	if !isHead(b[:end]) {
+		return needMore, errBadResponse
+	}
 	line, rest, _ := bytes.Cut(b[:end], []byte("\r\n"))
 	version, status, _ := bytes.Cut(line, []byte(" "))
 	if len(status) < 3 || (string(version) != "HTTP/1.1" && string(version) != "HTTP/1.0") {
@@ -309,7 +334,8 @@ func parseResponse(b []byte, headRequest bool, h *responseHead) (parse, error) {
 		return needMore, errBadResponse
 	}
 	h.code, h.status = code, status
-	h.close = string(version) == "HTTP/1.0"
+	http10 := string(version) == "HTTP/1.0"
+	h.close = http10
 	length, chunkedTE, otherTE := -1, false, false
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
@@ -327,6 +353,9 @@ func parseResponse(b []byte, headRequest bool, h *responseHead) (parse, error) {
 			}
 			length = n
 		case hTransferEncoding:
+			if http10 { // HTTP/1.0 has no transfer codings: net/http ignores them too
+				break
+			}
 			if last := bytes.LastIndexByte(value, ','); last >= 0 {
 				value = bytes.Trim(value[last+1:], " \t")
 			}
@@ -396,6 +425,7 @@ type chunkState int
 
 const (
 	chunkSize chunkState = iota
+	chunkSizeWS
 	chunkExt
 	chunkSizeLF
 	chunkData
@@ -431,16 +461,29 @@ func (c *chunkedBody) feed(b []byte) (int, bool, error) {
 				return i, false, errBadChunk
 			case ch == '\r':
 				c.state = chunkSizeLF
-			case ch == ';' || ch == ' ' || ch == '\t':
-				c.state = chunkExt
+			case ch == ';':
+				c.state, c.lineLen = chunkExt, 0
+			case ch == ' ' || ch == '\t':
+				c.state = chunkSizeWS
+			default:
+				return i, false, errBadChunk
+			}
+		case chunkSizeWS: // only blanks, then an extension or the line's end
+			switch ch {
+			case ' ', '\t':
+			case ';':
+				c.state, c.lineLen = chunkExt, 0
+			case '\r':
+				c.state = chunkSizeLF
 			default:
 				return i, false, errBadChunk
 			}
 		case chunkExt:
-			if ch == '\r' {
-				c.state = chunkSizeLF
-			} else if ch == '\n' {
+			// net/http refuses a chunk line of 4 KiB or more.
+			if c.lineLen++; ch == '\n' || c.lineLen > 4000 {
 				return i, false, errBadChunk
+			} else if ch == '\r' {
+				c.state = chunkSizeLF
 			}
 		case chunkSizeLF:
 			if ch != '\n' {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,7 +43,8 @@ func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
 
 // TestEtcdRefusesOtherClients: etcd serves only TLS clients with a
 // certificate from its own CA; neither a plain-HTTP client nor one holding
-// knd's admin certificate (from the main CA) reads it.
+// knd's admin certificate (from the main CA) reads it, and its peer port
+// is closed.
 func TestEtcdRefusesOtherClients(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(knd.DataDir, "ports.json"))
 	if err != nil {
@@ -77,7 +79,12 @@ func TestEtcdRefusesOtherClients(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("etcd with the API server's certificate: %d", res.StatusCode)
 	}
-	for _, port := range []int{ports.EtcdClient, ports.EtcdPeer} {
+	// A single member has no peer: nothing listens on the peer port.
+	if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports.EtcdPeer), 5*time.Second); err == nil {
+		conn.Close()
+		t.Errorf("something listens on etcd's peer port %d", ports.EtcdPeer)
+	}
+	for _, port := range []int{ports.EtcdClient} {
 		for name, c := range map[string]*http.Client{
 			"plain http":        {Timeout: 5 * time.Second},
 			"no certificate":    {Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}},
