@@ -1,0 +1,42 @@
+package podnet
+
+import (
+	"os"
+	"sort"
+	"testing"
+	"time"
+)
+
+// BenchmarkNewPod times a pod network's setup (namespace, veth, address)
+// and teardown, the part of a sandboxed pod start that is the network.
+func BenchmarkNewPod(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	n, err := Setup("198.18.0.0/15", 100, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	var setup, teardown []time.Duration
+	for range b.N {
+		t := time.Now()
+		p, err := n.NewPod()
+		if err != nil {
+			b.Fatal(err)
+		}
+		setup = append(setup, time.Since(t))
+		t = time.Now()
+		if err := p.Close(); err != nil {
+			b.Fatal(err)
+		}
+		teardown = append(teardown, time.Since(t))
+	}
+	b.ReportMetric(p50(setup), "ms-setup-p50")
+	b.ReportMetric(p50(teardown), "ms-teardown-p50")
+}
+
+func p50(d []time.Duration) float64 {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return float64(d[len(d)/2].Microseconds()) / 1000
+}
