@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/knd-dev/knd/pkg/apis/duck"
+	"github.com/knd-dev/knd/pkg/apis/podport"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
-	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"github.com/knd-dev/knd/pkg/reconciler/manager"
 	"github.com/knd-dev/knd/test/kndtest"
@@ -69,7 +69,7 @@ func benchService(b *testing.B, ns, name string, annotations map[string]string, 
 			for _, p := range pods.Items {
 				for _, cond := range p.Status.Conditions {
 					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-						if port := p.Annotations[node.PortAnnotation]; port != "" {
+						if port := p.Annotations[podport.Annotation]; port != "" {
 							return p.Status.PodIP + ":" + port
 						}
 						return p.Status.PodIP + ":8080"

@@ -10,9 +10,9 @@ import (
 	"github.com/knd-dev/knd/pkg/apis/autoscaling"
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
 	"github.com/knd-dev/knd/pkg/apis/config"
+	"github.com/knd-dev/knd/pkg/apis/duck"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"github.com/knd-dev/knd/pkg/configstore"
-	"github.com/knd-dev/knd/pkg/reconciler"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // PA condition types.
@@ -30,7 +31,7 @@ const (
 )
 
 // Conditions of a PodAutoscaler.
-var Conditions = reconciler.NewConditionSet(ConditionActive, ConditionScaleTargetInitialized, ConditionSKSReady)
+var Conditions = duck.NewConditionSet(ConditionActive, ConditionScaleTargetInitialized, ConditionSKSReady)
 
 // tick is how often concurrency is sampled; decisions are made every
 // decideEvery, as upstream does.
@@ -71,9 +72,17 @@ type paState struct {
 	delay         *maxWindow // scale-down-delay
 }
 
-// New returns an autoscaler; Client and Concurrency are set before Start.
+// New returns an autoscaler; Concurrency and Requests are set, and
+// SetupWithManager called, before it runs.
 func New(store *configstore.Store) *Autoscaler {
 	return &Autoscaler{Config: store, states: map[string]*paState{}, pokes: map[string]time.Time{}}
+}
+
+// SetupWithManager runs the autoscaler with the manager, reading and
+// scaling through its client.
+func (a *Autoscaler) SetupWithManager(mgr manager.Manager) error {
+	a.Client = mgr.GetClient()
+	return mgr.Add(a)
 }
 
 // Start samples and decides until ctx ends.

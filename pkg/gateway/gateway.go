@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/knd-dev/knd/pkg/apis/config"
+	"github.com/knd-dev/knd/pkg/apis/podport"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
 	"github.com/knd-dev/knd/pkg/configstore"
-	"github.com/knd-dev/knd/pkg/node"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -377,7 +377,7 @@ func podAddress(p *corev1.Pod) string {
 	if p.Status.PodIP == "" {
 		return ""
 	}
-	if port := p.Annotations[node.PortAnnotation]; port != "" {
+	if port := p.Annotations[podport.Annotation]; port != "" {
 		return net.JoinHostPort(p.Status.PodIP, port)
 	}
 	for _, c := range p.Spec.Containers {

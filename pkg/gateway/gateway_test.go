@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/knd-dev/knd/pkg/reconciler/route"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 )
 
 // The gateway's serving half against real HTTP servers standing in for
@@ -109,8 +109,8 @@ func startGatewayWith(t *testing.T, opts Options, concurrency int) (gw string, w
 	if err != nil {
 		t.Fatal(err)
 	}
-	split := func(rev string) map[string][]route.Split {
-		return map[string][]route.Split{"": {{Revision: rev, Percent: 100}}}
+	split := func(rev string) map[string][]servingv1.Split {
+		return map[string][]servingv1.Split{"": {{Revision: rev, Percent: 100}}}
 	}
 	g.table.Store(&table{hosts: map[string]hostEntry{
 		"web.ns.example.com":  {route: &routeEntry{namespace: "ns", name: "web", splits: split("web-00001")}},
@@ -404,7 +404,7 @@ func TestPodClosesIdleConnections(t *testing.T) {
 	pod.Start()
 	t.Cleanup(pod.Close)
 	g.table.Store(&table{hosts: map[string]hostEntry{
-		"idle.ns.example.com": {route: &routeEntry{namespace: "ns", name: "idle", splits: map[string][]route.Split{"": {{Revision: "idle-00001", Percent: 100}}}}},
+		"idle.ns.example.com": {route: &routeEntry{namespace: "ns", name: "idle", splits: map[string][]servingv1.Split{"": {{Revision: "idle-00001", Percent: 100}}}}},
 	}})
 	g.revision("ns", "idle-00001").setPods(map[string]string{"idle-pod": strings.TrimPrefix(pod.URL, "http://")})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/knd-dev/knd/pkg/reconciler/route"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -302,7 +302,7 @@ func TestTimeoutAfterResponseStarted(t *testing.T) {
 func TestSplitShareOfColdRevision(t *testing.T) {
 	_, _, _, g := startGateway(t, 0)
 	g.table.Store(&table{hosts: map[string]hostEntry{
-		"split.ns.example.com": {route: &routeEntry{namespace: "ns", name: "split", splits: map[string][]route.Split{
+		"split.ns.example.com": {route: &routeEntry{namespace: "ns", name: "split", splits: map[string][]servingv1.Split{
 			"": {{Revision: "web-00001", Percent: 50}, {Revision: "cold-00001", Percent: 50}}}}},
 	}})
 	const n = 100

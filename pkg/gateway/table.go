@@ -8,7 +8,6 @@ import (
 	"github.com/knd-dev/knd/pkg/apis/duck"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
-	"github.com/knd-dev/knd/pkg/reconciler/route"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -16,7 +15,7 @@ import (
 // one per tag).
 type routeEntry struct {
 	namespace, name string
-	splits          map[string][]route.Split
+	splits          map[string][]servingv1.Split
 }
 
 // hostEntry is what a Host header selects: a route and a traffic name.
@@ -45,7 +44,7 @@ func buildTable(routes []servingv1.Route, mappings []servingv1beta1.DomainMappin
 			continue
 		}
 		e := &routeEntry{namespace: rt.Namespace, name: rt.Name,
-			splits: (&route.Traffic{Targets: rt.Status.Traffic}).Splits()}
+			splits: servingv1.Splits(rt.Status.Traffic)}
 		add := func(host, name string) {
 			if host != "" {
 				t.hosts[strings.ToLower(host)] = hostEntry{route: e, name: name}
@@ -114,7 +113,7 @@ func hostOf(u string) string {
 }
 
 // pick chooses a revision by percent.
-func pick(splits []route.Split) string {
+func pick(splits []servingv1.Split) string {
 	var total int64
 	for _, s := range splits {
 		total += s.Percent

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/apis/podport"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,17 +20,6 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 )
-
-// PortAnnotation publishes the loopback port a pod on the host network
-// listens on: such pods share the host's network, so each gets its own
-// port (also passed as PORT); the pod IP alone does not say where to
-// reach it. Pods with a network of their own (a SandboxProvider's) listen
-// on their containers' ports at their own IP and carry no annotation.
-const PortAnnotation = "knd.dev/port"
-
-// DefaultServingPort is where a pod's serving container listens when it
-// declares no port (upstream's user port), whichever provider runs it.
-const DefaultServingPort = 8080
 
 // podWorker runs one pod's containers and reports the pod's status.
 type podWorker struct {
@@ -182,17 +172,17 @@ func (w *podWorker) servingPort() int {
 			return int(c.Ports[0].ContainerPort)
 		}
 	}
-	return DefaultServingPort
+	return podport.Default
 }
 
 // publishPort publishes the loopback port of a pod on the host network in
-// the pod's PortAnnotation.
+// the pod's podport.Annotation.
 func (w *podWorker) publishPort(published chan<- struct{}) {
 	defer close(published)
 	if w.port == 0 {
 		return
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PortAnnotation, strconv.Itoa(w.port))
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, podport.Annotation, strconv.Itoa(w.port))
 	patched, err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Patch(w.ctx, w.name, types.MergePatchType,
 		[]byte(patch), metav1.PatchOptions{})
 	switch {

@@ -1,3 +1,5 @@
+// Package reconciler holds what the serving reconcilers share: child names
+// and the resync on configuration changes.
 package reconciler
 
 import (

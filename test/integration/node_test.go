@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/knd-dev/knd/pkg/node"
+	"github.com/knd-dev/knd/pkg/apis/podport"
 	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"github.com/knd-dev/knd/test/kndtest"
 	appsv1 "k8s.io/api/apps/v1"
@@ -66,7 +66,7 @@ func podURL(pod *corev1.Pod) string {
 // podPort is a test pod's port: 8080 at its own IP, or on the host network
 // (knd not root) its published loopback port.
 func podPort(pod *corev1.Pod) string {
-	if port := pod.Annotations[node.PortAnnotation]; port != "" {
+	if port := pod.Annotations[podport.Annotation]; port != "" {
 		return port
 	}
 	return "8080"

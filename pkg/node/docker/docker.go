@@ -25,6 +25,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/knd-dev/knd/pkg/apis/podport"
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/image"
 	corev1 "k8s.io/api/core/v1"
@@ -239,7 +240,7 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	}
 	port := cfg.ContainerPort
 	if port == 0 {
-		port = node.DefaultServingPort
+		port = podport.Default
 	}
 	containerPort := nat.Port(fmt.Sprintf("%d/tcp", port))
 	config := &container.Config{

@@ -23,7 +23,7 @@ import (
 )
 
 // Conditions of a Configuration: only Ready.
-var Conditions = reconciler.NewConditionSet()
+var Conditions = duck.NewConditionSet()
 
 // Reconciler reconciles Configurations.
 type Reconciler struct {

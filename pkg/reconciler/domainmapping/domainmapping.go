@@ -34,7 +34,7 @@ const (
 )
 
 // Conditions of a DomainMapping.
-var Conditions = reconciler.NewConditionSet(ConditionDomainClaimed, ConditionReferenceResolved,
+var Conditions = duck.NewConditionSet(ConditionDomainClaimed, ConditionReferenceResolved,
 	servingv1.ConditionIngressReady, servingv1.ConditionCertificateProvisioned)
 
 const finalizer = "domainmappings.serving.knative.dev"

@@ -50,14 +50,11 @@ func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store, as *
 		&route.Reconciler{Client: c, Config: store},
 		&domainmapping.Reconciler{Client: c, Config: store},
 		&gc.Reconciler{Client: c, Config: store},
+		as,
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return nil, err
 		}
-	}
-	as.Client = c
-	if err := mgr.Add(as); err != nil {
-		return nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -6,6 +6,7 @@ import (
 	"github.com/knd-dev/knd/pkg/apis/autoscaling"
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
 	"github.com/knd-dev/knd/pkg/apis/config"
+	"github.com/knd-dev/knd/pkg/apis/podport"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,9 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
-
-// DefaultUserPort is the port a container without ports listens on.
-const DefaultUserPort = 8080
 
 // DrainSeconds is how long a revision pod keeps serving after deletion.
 const DrainSeconds = 1
@@ -36,13 +34,13 @@ func servingContainer(spec *corev1.PodSpec) int {
 // UserPort is the port the revision's serving container listens on.
 func UserPort(rev *servingv1.Revision) int32 {
 	if len(rev.Spec.Containers) == 0 {
-		return DefaultUserPort
+		return podport.Default
 	}
 	c := rev.Spec.Containers[servingContainer(&rev.Spec.PodSpec)]
 	if len(c.Ports) > 0 && c.Ports[0].ContainerPort != 0 {
 		return c.Ports[0].ContainerPort
 	}
-	return DefaultUserPort
+	return podport.Default
 }
 
 // podLabels are the revision's labels without routing state, plus the

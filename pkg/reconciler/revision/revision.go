@@ -11,7 +11,6 @@ import (
 	"github.com/knd-dev/knd/pkg/apis/duck"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"github.com/knd-dev/knd/pkg/configstore"
-	"github.com/knd-dev/knd/pkg/reconciler"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -27,7 +26,7 @@ import (
 )
 
 // Conditions of a Revision; Active is informational.
-var Conditions = reconciler.NewConditionSet(servingv1.ConditionResourcesAvailable, servingv1.ConditionContainerHealthy)
+var Conditions = duck.NewConditionSet(servingv1.ConditionResourcesAvailable, servingv1.ConditionContainerHealthy)
 
 // Reconciler reconciles Revisions.
 type Reconciler struct {
@@ -167,7 +166,7 @@ func (r *Reconciler) reconcilePodAutoscaler(ctx context.Context, rev *servingv1.
 
 // computeStatus derives ResourcesAvailable, ContainerHealthy and Active
 // from the Deployment and, while no pod is ready, from one of its pods.
-func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision, d *appsv1.Deployment, conds *reconciler.Conditions) error {
+func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision, d *appsv1.Deployment, conds *duck.Conditions) error {
 	desired := ptr.Deref(d.Spec.Replicas, 1)
 	ready := d.Status.ReadyReplicas
 	rev.Status.DesiredReplicas, rev.Status.ActualReplicas = &desired, &ready
@@ -279,7 +278,7 @@ func imageDigest(imageID string) string {
 // deploying marks a condition Unknown while pods come up, unless it has
 // already settled: a revision that was ready stays ready while it scales
 // from zero, and a failure stays visible.
-func deploying(conds *reconciler.Conditions, t duck.ConditionType) {
+func deploying(conds *duck.Conditions, t duck.ConditionType) {
 	if c := conds.Get(t); c == nil || c.Status == corev1.ConditionUnknown {
 		conds.MarkUnknown(t, "Deploying", "")
 	}

@@ -37,7 +37,7 @@ import (
 const GatewayHost = "knd-gateway.knative-serving.svc.cluster.local"
 
 // Conditions of a Route.
-var Conditions = reconciler.NewConditionSet(servingv1.ConditionAllTrafficAssigned,
+var Conditions = duck.NewConditionSet(servingv1.ConditionAllTrafficAssigned,
 	servingv1.ConditionIngressReady, servingv1.ConditionCertificateProvisioned)
 
 // Reconciler reconciles Routes.

@@ -71,12 +71,12 @@ func TestResolveSplitsAndTags(t *testing.T) {
 	if !reflect.DeepEqual(got.Targets, want) {
 		t.Errorf("targets %+v\nwant %+v", got.Targets, want)
 	}
-	splits := got.Splits()
-	if !reflect.DeepEqual(splits[""], []Split{{"hello-00001", 40}, {"hello-00002", 60}}) {
+	splits := servingv1.Splits(got.Targets)
+	if !reflect.DeepEqual(splits[""], []servingv1.Split{{Revision: "hello-00001", Percent: 40}, {Revision: "hello-00002", Percent: 60}}) {
 		t.Errorf("default splits %+v", splits[""])
 	}
 	// A 0 % tag still reaches its revision at 100 %.
-	if !reflect.DeepEqual(splits["staging"], []Split{{"hello-00001", 100}}) {
+	if !reflect.DeepEqual(splits["staging"], []servingv1.Split{{Revision: "hello-00001", Percent: 100}}) {
 		t.Errorf("staging splits %+v", splits["staging"])
 	}
 }

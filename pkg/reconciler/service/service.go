@@ -8,7 +8,6 @@ import (
 
 	"github.com/knd-dev/knd/pkg/apis/duck"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
-	"github.com/knd-dev/knd/pkg/reconciler"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +20,7 @@ import (
 )
 
 // Conditions of a Service.
-var Conditions = reconciler.NewConditionSet(servingv1.ConditionConfigurationsReady, servingv1.ConditionRoutesReady)
+var Conditions = duck.NewConditionSet(servingv1.ConditionConfigurationsReady, servingv1.ConditionRoutesReady)
 
 // Reconciler reconciles Services.
 type Reconciler struct {
@@ -113,7 +112,7 @@ func (r *Reconciler) apply(ctx context.Context, svc *servingv1.Service, want, ha
 	return true, nil
 }
 
-func propagateConfiguration(svc *servingv1.Service, cfg *servingv1.Configuration, conds *reconciler.Conditions) {
+func propagateConfiguration(svc *servingv1.Service, cfg *servingv1.Configuration, conds *duck.Conditions) {
 	if cfg.Generation != cfg.Status.ObservedGeneration {
 		conds.MarkUnknown(servingv1.ConditionConfigurationsReady, "OutOfDate",
 			"The Configuration is still working to reflect the latest desired specification.")
@@ -124,7 +123,7 @@ func propagateConfiguration(svc *servingv1.Service, cfg *servingv1.Configuration
 	mirror(conds, servingv1.ConditionConfigurationsReady, cfg.Status.GetCondition(duck.ConditionReady))
 }
 
-func propagateRoute(svc *servingv1.Service, cfg *servingv1.Configuration, route *servingv1.Route, conds *reconciler.Conditions) {
+func propagateRoute(svc *servingv1.Service, cfg *servingv1.Configuration, route *servingv1.Route, conds *duck.Conditions) {
 	if ready := cfg.Status.GetCondition(duck.ConditionReady); svc.Spec.Template.Name != "" && ready != nil &&
 		ready.Reason == "RevisionFailed" && strings.Contains(ready.Message, "already exists") {
 		conds.MarkFalse(servingv1.ConditionRoutesReady, "RevisionNameTaken",
@@ -183,7 +182,7 @@ func migrated(route *servingv1.Route, cfg *servingv1.Configuration) bool {
 	return true
 }
 
-func mirror(conds *reconciler.Conditions, t duck.ConditionType, c *duck.Condition) {
+func mirror(conds *duck.Conditions, t duck.ConditionType, c *duck.Condition) {
 	switch {
 	case c == nil:
 		conds.MarkUnknown(t, "", "")

@@ -1,72 +1,72 @@
-// Package reconciler holds what the serving reconcilers share: condition
-// sets with Knative's semantics, child names and the manager that runs them.
-package reconciler
+package duck
 
 import (
 	"fmt"
 	"sort"
 
-	"github.com/knd-dev/knd/pkg/apis/duck"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// ConditionSet is a "living" condition set: Ready summarizes its dependents.
-// Conditions not in the set are informational (severity Info).
+// ConditionSet is a "living" condition set (upstream's apis.ConditionSet):
+// Ready summarizes its dependents. Conditions not in the set are
+// informational (severity Info). Each resource's set lives with its types.
+// +kubebuilder:object:generate=false
 type ConditionSet struct {
-	dependents []duck.ConditionType
+	dependents []ConditionType
 }
 
 // NewConditionSet returns a set whose Ready depends on deps.
-func NewConditionSet(deps ...duck.ConditionType) ConditionSet { return ConditionSet{dependents: deps} }
+func NewConditionSet(deps ...ConditionType) ConditionSet { return ConditionSet{dependents: deps} }
 
 // Manage returns a manager of the conditions in st.
-func (s ConditionSet) Manage(st *duck.Status) *Conditions { return &Conditions{set: s, st: st} }
+func (s ConditionSet) Manage(st *Status) *Conditions { return &Conditions{set: s, st: st} }
 
 // Conditions edits one object's conditions.
+// +kubebuilder:object:generate=false
 type Conditions struct {
 	set ConditionSet
-	st  *duck.Status
+	st  *Status
 }
 
 // Initialize sets Ready and every dependent that is missing to Unknown.
 func (c *Conditions) Initialize() {
-	for _, t := range append([]duck.ConditionType{duck.ConditionReady}, c.set.dependents...) {
+	for _, t := range append([]ConditionType{ConditionReady}, c.set.dependents...) {
 		if c.st.GetCondition(t) == nil {
-			c.set1(duck.Condition{Type: t, Status: corev1.ConditionUnknown})
+			c.set1(Condition{Type: t, Status: corev1.ConditionUnknown})
 		}
 	}
 }
 
 // Get returns the condition of type t, or nil.
-func (c *Conditions) Get(t duck.ConditionType) *duck.Condition { return c.st.GetCondition(t) }
+func (c *Conditions) Get(t ConditionType) *Condition { return c.st.GetCondition(t) }
 
 // IsTrue says whether condition t is True.
-func (c *Conditions) IsTrue(t duck.ConditionType) bool {
+func (c *Conditions) IsTrue(t ConditionType) bool {
 	cond := c.Get(t)
 	return cond != nil && cond.Status == corev1.ConditionTrue
 }
 
 // MarkTrue sets t True; Ready becomes True once every dependent is.
-func (c *Conditions) MarkTrue(t duck.ConditionType) { c.mark(t, corev1.ConditionTrue, "", "") }
+func (c *Conditions) MarkTrue(t ConditionType) { c.mark(t, corev1.ConditionTrue, "", "") }
 
 // MarkTrueWithReason sets t True with a reason, as for TLSNotEnabled.
-func (c *Conditions) MarkTrueWithReason(t duck.ConditionType, reason, format string, args ...any) {
+func (c *Conditions) MarkTrueWithReason(t ConditionType, reason, format string, args ...any) {
 	c.mark(t, corev1.ConditionTrue, reason, fmt.Sprintf(format, args...))
 }
 
 // MarkUnknown sets t Unknown; Ready becomes Unknown unless a dependent is False.
-func (c *Conditions) MarkUnknown(t duck.ConditionType, reason, format string, args ...any) {
+func (c *Conditions) MarkUnknown(t ConditionType, reason, format string, args ...any) {
 	c.mark(t, corev1.ConditionUnknown, reason, fmt.Sprintf(format, args...))
 }
 
 // MarkFalse sets t False; Ready becomes False with the same reason.
-func (c *Conditions) MarkFalse(t duck.ConditionType, reason, format string, args ...any) {
+func (c *Conditions) MarkFalse(t ConditionType, reason, format string, args ...any) {
 	c.mark(t, corev1.ConditionFalse, reason, fmt.Sprintf(format, args...))
 }
 
 // Remove drops condition t.
-func (c *Conditions) Remove(t duck.ConditionType) {
+func (c *Conditions) Remove(t ConditionType) {
 	out := c.st.Conditions[:0]
 	for _, cond := range c.st.Conditions {
 		if cond.Type != t {
@@ -76,13 +76,13 @@ func (c *Conditions) Remove(t duck.ConditionType) {
 	c.st.Conditions = out
 }
 
-func (c *Conditions) mark(t duck.ConditionType, status corev1.ConditionStatus, reason, msg string) {
-	cond := duck.Condition{Type: t, Status: status, Reason: reason, Message: msg}
-	if !c.isDependent(t) && t != duck.ConditionReady {
-		cond.Severity = duck.SeverityInfo
+func (c *Conditions) mark(t ConditionType, status corev1.ConditionStatus, reason, msg string) {
+	cond := Condition{Type: t, Status: status, Reason: reason, Message: msg}
+	if !c.isDependent(t) && t != ConditionReady {
+		cond.Severity = SeverityInfo
 	}
 	c.set1(cond)
-	if t == duck.ConditionReady || !c.isDependent(t) {
+	if t == ConditionReady || !c.isDependent(t) {
 		return
 	}
 	c.recomputeReady()
@@ -91,29 +91,29 @@ func (c *Conditions) mark(t duck.ConditionType, status corev1.ConditionStatus, r
 // recomputeReady derives Ready from the dependents: the first False one
 // wins, then the first Unknown one, else True.
 func (c *Conditions) recomputeReady() {
-	var unknown *duck.Condition
+	var unknown *Condition
 	for _, t := range c.set.dependents {
 		d := c.Get(t)
 		switch {
 		case d == nil:
 			if unknown == nil {
-				unknown = &duck.Condition{Type: t, Status: corev1.ConditionUnknown}
+				unknown = &Condition{Type: t, Status: corev1.ConditionUnknown}
 			}
 		case d.Status == corev1.ConditionFalse:
-			c.set1(duck.Condition{Type: duck.ConditionReady, Status: corev1.ConditionFalse, Reason: d.Reason, Message: d.Message})
+			c.set1(Condition{Type: ConditionReady, Status: corev1.ConditionFalse, Reason: d.Reason, Message: d.Message})
 			return
 		case d.Status == corev1.ConditionUnknown && unknown == nil:
 			unknown = d
 		}
 	}
 	if unknown != nil {
-		c.set1(duck.Condition{Type: duck.ConditionReady, Status: corev1.ConditionUnknown, Reason: unknown.Reason, Message: unknown.Message})
+		c.set1(Condition{Type: ConditionReady, Status: corev1.ConditionUnknown, Reason: unknown.Reason, Message: unknown.Message})
 		return
 	}
-	c.set1(duck.Condition{Type: duck.ConditionReady, Status: corev1.ConditionTrue})
+	c.set1(Condition{Type: ConditionReady, Status: corev1.ConditionTrue})
 }
 
-func (c *Conditions) isDependent(t duck.ConditionType) bool {
+func (c *Conditions) isDependent(t ConditionType) bool {
 	for _, d := range c.set.dependents {
 		if d == t {
 			return true
@@ -124,7 +124,7 @@ func (c *Conditions) isDependent(t duck.ConditionType) bool {
 
 // set1 stores cond, keeping its transition time when nothing changed, and
 // keeps conditions sorted by type as upstream does.
-func (c *Conditions) set1(cond duck.Condition) {
+func (c *Conditions) set1(cond Condition) {
 	cond.LastTransitionTime = metav1.Now()
 	for i, old := range c.st.Conditions {
 		if old.Type != cond.Type {
