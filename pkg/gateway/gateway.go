@@ -452,6 +452,13 @@ func (g *Gateway) lookup(host, tag []byte) (entry hostEntry, rev *revision, code
 // ServeHTTP routes one request the fast path handed over, or one from an
 // HTTP/2 client.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		// net/http drops a Content-Length sent with Transfer-Encoding
+		// without a trace, so every request with a transfer coding closes
+		// its connection after the answer, as RFC 9112 §6.1 wants for
+		// those with both (the loop answers those 400 itself).
+		w.Header().Set("Connection", "close")
+	}
 	host, tag := hostKey([]byte(r.Host)), []byte(r.Header.Get(TagHeader))
 	var entry hostEntry
 	var rev *revision

@@ -320,3 +320,31 @@ func TestSplitShareOfColdRevision(t *testing.T) {
 		t.Errorf("the cold revision got %d of %d requests (the warm one %d), want about half", cold, n, warm)
 	}
 }
+
+// TestBothLengthsOnNetHTTPConnection: on a connection net/http already
+// serves (here: the revision needs net/http's path), a request with both
+// Content-Length and Transfer-Encoding is answered by its chunks and the
+// connection is closed after it, never kept alive.
+func TestBothLengthsOnNetHTTPConnection(t *testing.T) {
+	gw, _, _, _ := startGateway(t, 0)
+	conn := rawConn(t, gw)
+	br := bufio.NewReader(conn)
+	fmt.Fprint(conn, "GET /proto HTTP/1.1\r\nHost: slow.ns.example.com\r\n\r\n")
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.Close {
+		t.Fatalf("first request: %v (close %v)", err, res != nil && res.Close)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	fmt.Fprint(conn, "POST /body HTTP/1.1\r\nHost: slow.ns.example.com\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	res, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if !res.Close {
+		t.Errorf("the answer to a request with both lengths (%d %q) keeps the connection", res.StatusCode, body)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Errorf("after it the connection gave %q, %v; want it closed", rest, err)
+	}
+}
