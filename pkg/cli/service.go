@@ -80,6 +80,12 @@ func newServiceCreateCommand(p *Params) *cobra.Command {
 			if exists {
 				verb, gerund = "replaced", "Replacing service"
 				svc.ResourceVersion = existing.ResourceVersion
+				// As kn: who created it stays (the webhook refuses a change).
+				for _, k := range []string{servingv1.CreatorAnnotation, servingv1.UpdaterAnnotation} {
+					if v, ok := existing.Annotations[k]; ok {
+						metav1.SetMetaDataAnnotation(&svc.ObjectMeta, k, v)
+					}
+				}
 				err = c.Update(ctx, svc)
 			} else {
 				err = c.Create(ctx, svc)

@@ -201,3 +201,20 @@ func TestCLIDomainMapping(t *testing.T) {
 		return code == 404, fmt.Sprint(code, body, err)
 	})
 }
+
+// TestCLIServiceCreateForce: `service create --force` replaces an existing
+// service, keeping who created it (the webhook refuses a change of the
+// creator annotation), as kn does.
+func TestCLIServiceCreateForce(t *testing.T) {
+	importTestServer(t)
+	ns := namespace(t, "cli-force")
+	kn(t, "service", "create", "hello", "--image", testImage, "--env", "GREETING=First", "-n", ns)
+	out := kn(t, "service", "create", "hello", "--force", "--image", testImage, "--env", "GREETING=Forced", "-n", ns)
+	if want := "Service 'hello' replaced to latest revision 'hello-00002' is available at URL:\nhttp://hello.cli-force.example.com\n"; !strings.Contains(out, want) {
+		t.Errorf("create --force printed:\n%s\nwant it to contain:\n%s", out, want)
+	}
+	poll(t, 20*time.Second, "the replaced service answers", func() (bool, string) {
+		_, body, err := viaGateway("hello.cli-force.example.com", "/", nil)
+		return strings.HasSuffix(body, " Forced\n"), fmt.Sprint(body, err)
+	})
+}
