@@ -191,9 +191,9 @@ func newServiceUpdateCommand(p *Params) *cobra.Command {
 	f.addFlags(cmd)
 	w.addFlags(cmd.Flags(), "update")
 	fl := cmd.Flags()
-	fl.StringArrayVar(&traffic.Traffic, "traffic", nil, "Set traffic distribution (format: --traffic revisionRef=percent) where revisionRef can be a revision or a tag or '@latest' string representing latest ready revision. This flag can be given multiple times with percent summing up to 100%.")
-	fl.StringArrayVar(&traffic.Tags, "tag", nil, "Set tag (format: --tag revisionRef=tagName) where revisionRef can be a revision or '@latest' string representing latest ready revision. This flag can be specified multiple times.")
-	fl.StringArrayVar(&traffic.Untag, "untag", nil, "Untag revision (format: --untag tagName). This flag can be specified multiple times.")
+	fl.StringSliceVar(&traffic.Traffic, "traffic", nil, "Set traffic distribution (format: --traffic revisionRef=percent) where revisionRef can be a revision or a tag or '@latest' string representing latest ready revision. This flag can be given multiple times with percent summing up to 100%.")
+	fl.StringSliceVar(&traffic.Tags, "tag", nil, "Set tag (format: --tag revisionRef=tagName) where revisionRef can be a revision or '@latest' string representing latest ready revision. This flag can be specified multiple times.")
+	fl.StringSliceVar(&traffic.Untag, "untag", nil, "Untag revision (format: --untag tagName). This flag can be specified multiple times.")
 	return cmd
 }
 

@@ -91,3 +91,22 @@ func TestComputeTrafficErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTrafficFlagsTakeCommaLists: --traffic, --tag and --untag take comma
+// lists as well as repeats, as kn's (string slices).
+func TestTrafficFlagsTakeCommaLists(t *testing.T) {
+	cmd := newServiceUpdateCommand(&Params{})
+	if err := cmd.ParseFlags([]string{"--traffic", "hello-00001=10,hello-00002=90", "--traffic", "@latest=0",
+		"--tag", "hello-00001=a,hello-00002=b", "--untag", "c,d"}); err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]string{
+		"traffic": "[hello-00001=10,hello-00002=90,@latest=0]",
+		"tag":     "[hello-00001=a,hello-00002=b]",
+		"untag":   "[c,d]",
+	} {
+		if got := cmd.Flags().Lookup(flag).Value.String(); got != want {
+			t.Errorf("--%s = %s, want %s", flag, got, want)
+		}
+	}
+}
