@@ -138,6 +138,7 @@ func newDomainUpdateCommand(p *Params) *cobra.Command {
 
 func newDomainListCommand(p *Params) *cobra.Command {
 	var output string
+	var noHeaders bool
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -152,7 +153,7 @@ func newDomainListCommand(p *Params) *cobra.Command {
 			if done, err := printedOtherwise(out, list, len(list.Items), output, "No domain mapping found."); done {
 				return err
 			}
-			t := newTable(out, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "URL", "READY", "KSVC")...)
+			t := newTable(out, !noHeaders, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "URL", "READY", "KSVC")...)
 			for _, dm := range list.Items {
 				ready, _ := readyColumns(dm.Status.Status)
 				t.row(withNamespace(p.allNamespaces, dm.Namespace, dm.Name, dm.Status.URL, ready, dm.Spec.Ref.Name)...)
@@ -161,7 +162,7 @@ func newDomainListCommand(p *Params) *cobra.Command {
 		},
 	}
 	p.addAllNamespacesFlag(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
+	addOutputFlags(cmd, &output, &noHeaders)
 	return cmd
 }
 
@@ -207,7 +208,7 @@ func newDomainDescribeCommand(p *Params) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
+	addOutputFlags(cmd, &output, nil)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "More output.")
 	return cmd
 }

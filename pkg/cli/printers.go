@@ -29,9 +29,13 @@ type table struct {
 	w *tabwriter.Writer
 }
 
-func newTable(out io.Writer, header ...string) *table {
+// newTable starts a table, with its header line unless withHeader is
+// false (--no-headers).
+func newTable(out io.Writer, withHeader bool, header ...string) *table {
 	t := &table{w: tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)}
-	t.row(header...)
+	if withHeader {
+		t.row(header...)
+	}
 	return t
 }
 

@@ -127,7 +127,7 @@ Conditions:
 	}
 
 	out.Reset()
-	tbl := newTable(&out, "NAME", "SERVICE", "TRAFFIC", "TAGS", "GENERATION", "AGE", "CONDITIONS", "READY", "REASON")
+	tbl := newTable(&out, true, "NAME", "SERVICE", "TRAFFIC", "TAGS", "GENERATION", "AGE", "CONDITIONS", "READY", "REASON")
 	tbl.row("hello-00002", "hello", "100%", "", "2", age(rev.CreationTimestamp.Time), conditionsSummary(rev.Status.Status), "True", "")
 	tbl.row("hello-00001", "hello", "", "", "1", "126m", "3 OK / 4", "True", "")
 	if err := tbl.flush(); err != nil {

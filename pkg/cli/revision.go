@@ -61,6 +61,7 @@ func trafficAndTags(rev string, svc *servingv1.Service) (string, string) {
 
 func newRevisionListCommand(p *Params) *cobra.Command {
 	var output, service string
+	var noHeaders bool
 	cmd := &cobra.Command{
 		Use:     "list [NAME]",
 		Aliases: []string{"ls"},
@@ -106,7 +107,7 @@ func newRevisionListCommand(p *Params) *cobra.Command {
 				s := &services.Items[i]
 				byName[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
 			}
-			t := newTable(out, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "SERVICE", "TRAFFIC", "TAGS", "GENERATION", "AGE", "CONDITIONS", "READY", "REASON")...)
+			t := newTable(out, !noHeaders, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "SERVICE", "TRAFFIC", "TAGS", "GENERATION", "AGE", "CONDITIONS", "READY", "REASON")...)
 			for i := range list.Items {
 				r := &list.Items[i]
 				svcName := r.Labels[servingv1.ServiceLabelKey]
@@ -121,7 +122,7 @@ func newRevisionListCommand(p *Params) *cobra.Command {
 	}
 	p.addAllNamespacesFlag(cmd)
 	cmd.Flags().StringVarP(&service, "service", "s", "", "Service name")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
+	addOutputFlags(cmd, &output, &noHeaders)
 	return cmd
 }
 
@@ -156,7 +157,7 @@ func newRevisionDescribeCommand(p *Params) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
+	addOutputFlags(cmd, &output, nil)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "More output.")
 	return cmd
 }

@@ -21,6 +21,7 @@ func newRouteCommand(p *Params) *cobra.Command {
 
 func newRouteListCommand(p *Params) *cobra.Command {
 	var output string
+	var noHeaders bool
 	cmd := &cobra.Command{
 		Use:     "list [NAME]",
 		Aliases: []string{"ls"},
@@ -35,7 +36,7 @@ func newRouteListCommand(p *Params) *cobra.Command {
 			if done, err := printedOtherwise(out, list, len(list.Items), output, "No routes found."); done {
 				return err
 			}
-			t := newTable(out, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "URL", "READY")...)
+			t := newTable(out, !noHeaders, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "URL", "READY")...)
 			for _, r := range list.Items {
 				ready, _ := readyColumns(r.Status.Status)
 				t.row(withNamespace(p.allNamespaces, r.Namespace, r.Name, r.Status.URL, ready)...)
@@ -44,7 +45,7 @@ func newRouteListCommand(p *Params) *cobra.Command {
 		},
 	}
 	p.addAllNamespacesFlag(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
+	addOutputFlags(cmd, &output, &noHeaders)
 	return cmd
 }
 
@@ -97,7 +98,7 @@ func newRouteDescribeCommand(p *Params) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
+	addOutputFlags(cmd, &output, nil)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "More output.")
 	return cmd
 }

@@ -209,6 +209,7 @@ func (p *Params) connect() (string, client.WithWatch, error) {
 
 func newServiceListCommand(p *Params) *cobra.Command {
 	var output string
+	var noHeaders bool
 	cmd := &cobra.Command{
 		Use:     "list [NAME]",
 		Aliases: []string{"ls"},
@@ -223,7 +224,7 @@ func newServiceListCommand(p *Params) *cobra.Command {
 			if done, err := printedOtherwise(out, list, len(list.Items), output, "No services found."); done {
 				return err
 			}
-			t := newTable(out, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "URL", "LATEST", "AGE", "CONDITIONS", "READY", "REASON")...)
+			t := newTable(out, !noHeaders, withNamespace(p.allNamespaces, "NAMESPACE", "NAME", "URL", "LATEST", "AGE", "CONDITIONS", "READY", "REASON")...)
 			for _, s := range list.Items {
 				ready, reason := readyColumns(s.Status.Status)
 				t.row(withNamespace(p.allNamespaces, s.Namespace, s.Name, s.Status.URL, s.Status.LatestReadyRevisionName,
@@ -233,7 +234,7 @@ func newServiceListCommand(p *Params) *cobra.Command {
 		},
 	}
 	p.addAllNamespacesFlag(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
+	addOutputFlags(cmd, &output, &noHeaders)
 	return cmd
 }
 
@@ -271,7 +272,7 @@ func newServiceDescribeCommand(p *Params) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml|url.")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml|name|url.")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "More output.")
 	return cmd
 }

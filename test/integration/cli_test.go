@@ -204,7 +204,7 @@ func TestCLIDomainMapping(t *testing.T) {
 
 // TestCLIServiceCreateForce: `service create --force` replaces an existing
 // service, keeping who created it (the webhook refuses a change of the
-// creator annotation), as kn does.
+// creator annotation), as kn does; then kn's output options on it.
 func TestCLIServiceCreateForce(t *testing.T) {
 	importTestServer(t)
 	ns := namespace(t, "cli-force")
@@ -217,4 +217,15 @@ func TestCLIServiceCreateForce(t *testing.T) {
 		_, body, err := viaGateway("hello.cli-force.example.com", "/", nil)
 		return strings.HasSuffix(body, " Forced\n"), fmt.Sprint(body, err)
 	})
+
+	// kn's output options: -o name, --no-headers, no managedFields in yaml.
+	if out := kn(t, "service", "list", "-o", "name", "-n", ns); out != "service.serving.knative.dev/hello\n" {
+		t.Errorf("service list -o name: %q", out)
+	}
+	if out := kn(t, "revision", "list", "--no-headers", "-n", ns); strings.Contains(out, "NAME") || !strings.HasPrefix(out, "hello-00002 ") {
+		t.Errorf("revision list --no-headers:\n%s", out)
+	}
+	if out := kn(t, "service", "describe", "hello", "-o", "yaml", "-n", ns); strings.Contains(out, "managedFields") || !strings.Contains(out, "kind: Service") {
+		t.Errorf("service describe -o yaml shows managedFields or no kind:\n%s", out)
+	}
 }
