@@ -203,13 +203,20 @@ func isMethod(m []byte) bool {
 	return true
 }
 
-// isOriginTarget accepts /path?query of visible ASCII.
+// isOriginTarget accepts /path?query of visible ASCII whose path has only
+// whole %XX escapes (net/http refuses others; found by fuzzing).
 func isOriginTarget(t []byte) bool {
 	if len(t) == 0 || t[0] != '/' {
 		return false
 	}
-	for _, c := range t {
-		if c <= ' ' || c >= 0x7f {
+	inPath := true
+	for i, c := range t {
+		switch {
+		case c <= ' ' || c >= 0x7f:
+			return false
+		case c == '?':
+			inPath = false
+		case c == '%' && inPath && (i+2 >= len(t) || hexValue(t[i+1]) < 0 || hexValue(t[i+2]) < 0):
 			return false
 		}
 	}
@@ -468,11 +475,9 @@ func (c *chunkedBody) feed(b []byte) (int, bool, error) {
 			default:
 				return i, false, errBadChunk
 			}
-		case chunkSizeWS: // only blanks, then an extension or the line's end
+		case chunkSizeWS: // only blanks, then the line's end (net/http takes no blank before ';')
 			switch ch {
 			case ' ', '\t':
-			case ';':
-				c.state, c.lineLen = chunkExt, 0
 			case '\r':
 				c.state = chunkSizeLF
 			default:
