@@ -80,7 +80,6 @@ type exchange struct {
 	deadline   time.Time
 	headReq    bool
 	attempts   int
-	reused     bool // the pod connection came from the pool
 	got, sent  bool // a response byte came from the pod / went to the client
 	resp       responseHead
 	headDone   bool
@@ -256,15 +255,19 @@ func (l *loop) epollReady(uintptr) bool {
 // waitMillis is how long a wait may last: deadlines are checked every
 // 100 ms while some are near, keep-alive expiry every second otherwise.
 func (l *loop) waitMillis() int {
+	ms := -1
 	switch {
-	case !l.acceptResume.IsZero():
-		return max(1, int(l.acceptResume.Sub(l.now).Milliseconds()))
 	case l.timed || l.stopping:
-		return 100
+		ms = 100
 	case l.clients > 0 || len(l.pools) > 0:
-		return 1000
+		ms = 1000
 	}
-	return -1
+	if !l.acceptResume.IsZero() { // a paused listener, to watch again then
+		if resume := max(1, int(l.acceptResume.Sub(l.now).Milliseconds())); ms < 0 || resume < ms {
+			ms = resume
+		}
+	}
+	return ms
 }
 
 func (l *loop) handle(ev unix.EpollEvent) {
@@ -633,12 +636,12 @@ func (l *loop) closeWhenWritten(c *lconn) {
 
 // toPod sends the exchange's request over a pooled or new connection.
 func (l *loop) toPod(ex *exchange) {
-	pc, reused, err := l.podConn(ex.p)
+	pc, err := l.podConn(ex.p)
 	if err != nil {
 		l.podFailed(ex, &net.OpError{Op: "dial", Net: "tcp", Err: err})
 		return
 	}
-	ex.pc, ex.reused = pc, reused
+	ex.pc = pc
 	pc.serving = ex
 	if !pc.connecting {
 		l.sendRequest(ex)
@@ -685,12 +688,12 @@ func (l *loop) sendRequest(ex *exchange) {
 
 // podConn is an idle connection to p, checked if it sat idle a while, or
 // a new one (connecting, perhaps).
-func (l *loop) podConn(p *pod) (*lconn, bool, error) {
+func (l *loop) podConn(p *pod) (*lconn, error) {
 	pool := l.pools[p]
 	if pool == nil {
 		ap, err := netip.ParseAddrPort(p.addr)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		pool = &podPool{p: p}
 		if ap.Addr().Is4() {
@@ -707,7 +710,7 @@ func (l *loop) podConn(p *pod) (*lconn, bool, error) {
 			l.closeConn(pc)
 			continue
 		}
-		return pc, true, nil
+		return pc, nil
 	}
 	family := unix.AF_INET
 	if _, ok := pool.sa.(*unix.SockaddrInet6); ok {
@@ -715,7 +718,7 @@ func (l *loop) podConn(p *pod) (*lconn, bool, error) {
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	connecting := false
@@ -725,7 +728,7 @@ func (l *loop) podConn(p *pod) (*lconn, bool, error) {
 		connecting = true
 	default:
 		unix.Close(fd)
-		return nil, false, err
+		return nil, err
 	}
 	events := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
 	if connecting {
@@ -733,10 +736,10 @@ func (l *loop) podConn(p *pod) (*lconn, bool, error) {
 	}
 	pc, err := l.add(fd, podSide, events)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	pc.pool, pc.connecting = pool, connecting
-	return pc, false, nil
+	return pc, nil
 }
 
 // closedByPeer peeks without blocking: an end of stream, an error, or
@@ -926,7 +929,7 @@ func (l *loop) podFailed(ex *exchange, err error) {
 		}
 		ex.rev.releaseSlot(ex.p)
 		if ex.p = ex.rev.retryReserve(); ex.p != nil {
-			ex.got, ex.reused = false, false
+			ex.got = false
 			l.toPod(ex)
 			return
 		}
