@@ -74,27 +74,19 @@ func (p PKI) ensure(servingIPs []net.IP, servingNames []string) error {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return err
 	}
-	if err := ensureCA(p.CACert(), p.CAKey(), "knd-ca"); err != nil {
+	ca, err := openCA(p.CACert(), p.CAKey(), "knd-ca")
+	if err != nil {
 		return err
 	}
 	if err := p.ensureEtcd(); err != nil {
 		return err
 	}
-	ca, caKey, err := loadCA(p.CACert(), p.CAKey())
-	if err != nil {
+	if err := ca.ensureIssued(p.ServingCert(), p.ServingKey(), pkix.Name{CommonName: "kube-apiserver"},
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, servingIPs, servingNames); err != nil {
 		return err
 	}
-	if !exists(p.ServingCert()) {
-		if err := p.issue(ca, caKey, p.ServingCert(), p.ServingKey(), pkix.Name{CommonName: "kube-apiserver"},
-			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, servingIPs, servingNames); err != nil {
-			return err
-		}
-	}
 	for _, id := range []identity{adminIdentity, controllerIdentity, schedulerIdentity, kubeletClientIdentity} {
-		if exists(p.ClientCert(id.file)) {
-			continue
-		}
-		if err := p.issue(ca, caKey, p.ClientCert(id.file), p.ClientKey(id.file),
+		if err := ca.ensureIssued(p.ClientCert(id.file), p.ClientKey(id.file),
 			pkix.Name{CommonName: id.user, Organization: id.groups}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil); err != nil {
 			return err
 		}
@@ -122,30 +114,36 @@ func (p PKI) ensure(servingIPs []net.IP, servingNames []string) error {
 	return nil
 }
 
-func loadCA(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {
+// authority is a CA that issues certificates.
+type authority struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+func loadCA(certFile, keyFile string) (*authority, error) {
 	certs, err := certutil.CertsFromFile(certFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	key, err := keyutil.PrivateKeyFromFile(keyFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: not a signing key", keyFile)
+		return nil, fmt.Errorf("%s: not a signing key", keyFile)
 	}
-	return certs[0], signer, nil
+	return &authority{cert: certs[0], key: signer}, nil
 }
 
 // IssueServing signs a serving certificate for the given loopback names; the
 // webhook server and node agents use it.
 func (p PKI) IssueServing(certFile, keyFile, commonName string, ips []net.IP, names []string) error {
-	ca, caKey, err := loadCA(p.CACert(), p.CAKey())
+	ca, err := loadCA(p.CACert(), p.CAKey())
 	if err != nil {
 		return err
 	}
-	return p.issue(ca, caKey, certFile, keyFile, pkix.Name{CommonName: commonName}, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ips, names)
+	return ca.issue(certFile, keyFile, pkix.Name{CommonName: commonName}, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ips, names)
 }
 
 // ensureEtcd makes etcd's CA, its serving certificate (for clients and,
@@ -155,44 +153,47 @@ func (p PKI) ensureEtcd() error {
 	if err := os.MkdirAll(filepath.Dir(p.EtcdCACert()), 0o700); err != nil {
 		return err
 	}
-	if err := ensureCA(p.EtcdCACert(), p.etcdCAKey(), "knd-etcd-ca"); err != nil {
-		return err
-	}
-	ca, caKey, err := loadCA(p.EtcdCACert(), p.etcdCAKey())
+	ca, err := openCA(p.EtcdCACert(), p.etcdCAKey(), "knd-etcd-ca")
 	if err != nil {
 		return err
 	}
-	if !exists(p.EtcdServerCert()) {
-		if err := p.issue(ca, caKey, p.EtcdServerCert(), p.EtcdServerKey(), pkix.Name{CommonName: "knd-etcd"},
-			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			[]net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}); err != nil {
-			return err
+	if err := ca.ensureIssued(p.EtcdServerCert(), p.EtcdServerKey(), pkix.Name{CommonName: "knd-etcd"},
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		[]net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}); err != nil {
+		return err
+	}
+	return ca.ensureIssued(p.EtcdClientCert(), p.EtcdClientKey(), pkix.Name{CommonName: "kube-apiserver-etcd-client"},
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil)
+}
+
+// openCA loads a CA, first making a self-signed one unless certFile and
+// keyFile exist.
+func openCA(certFile, keyFile, commonName string) (*authority, error) {
+	if !exists(certFile) || !exists(keyFile) {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		caCert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: commonName}, key)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeCertAndKey(certFile, keyFile, caCert, key); err != nil {
+			return nil, err
 		}
 	}
-	if !exists(p.EtcdClientCert()) {
-		return p.issue(ca, caKey, p.EtcdClientCert(), p.EtcdClientKey(), pkix.Name{CommonName: "kube-apiserver-etcd-client"},
-			[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil)
-	}
-	return nil
+	return loadCA(certFile, keyFile)
 }
 
-// ensureCA makes a self-signed CA unless certFile and keyFile exist.
-func ensureCA(certFile, keyFile, commonName string) error {
-	if exists(certFile) && exists(keyFile) {
+// ensureIssued issues a certificate unless certFile exists.
+func (a *authority) ensureIssued(certFile, keyFile string, subject pkix.Name, usages []x509.ExtKeyUsage, ips []net.IP, names []string) error {
+	if exists(certFile) {
 		return nil
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return err
-	}
-	caCert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: commonName}, key)
-	if err != nil {
-		return err
-	}
-	return writeCertAndKey(certFile, keyFile, caCert, key)
+	return a.issue(certFile, keyFile, subject, usages, ips, names)
 }
 
-func (p PKI) issue(ca *x509.Certificate, caKey crypto.Signer, certFile, keyFile string, subject pkix.Name,
+func (a *authority) issue(certFile, keyFile string, subject pkix.Name,
 	usages []x509.ExtKeyUsage, ips []net.IP, names []string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -213,7 +214,7 @@ func (p PKI) issue(ca *x509.Certificate, caKey crypto.Signer, certFile, keyFile 
 		IPAddresses:  ips,
 		DNSNames:     names,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -151,49 +150,15 @@ func cpuTime(t *testing.T) time.Duration {
 // closes every connection and its listener without answering, as a
 // process that crashed on a request would.
 func crashingPod(t *testing.T, crashes *atomic.Int32) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var mu sync.Mutex
-	var conns []net.Conn
-	die := func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
+	return podServer(t, func(c net.Conn, req *http.Request, die func()) bool {
+		if req.URL.Path == "/crash" {
+			crashes.Add(1)
+			die()
+			return false
 		}
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if req.URL.Path == "/crash" {
-						crashes.Add(1)
-						die()
-						return
-					}
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1\n")
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1\n")
+		return true
+	})
 }
 
 // TestCrashingRequestIsNotResent: a GET that kills its pod once the pod

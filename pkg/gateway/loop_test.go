@@ -8,35 +8,46 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// rawPod is a pod that answers each request on a connection with the
-// canned response named by its path, exactly as written; "/close/..."
-// responses close the connection after writing.
-func rawPod(t *testing.T, responses map[string]string) string {
+// podServer is a raw pod: it reads the requests on each connection and
+// gives each to answer, until answer says to stop with that connection.
+// die, passed to answer, closes the listener and every connection, as a
+// process that crashed would.
+func podServer(t *testing.T, answer func(c net.Conn, req *http.Request, die func()) bool) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	die := func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
 				for {
 					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
-					if _, err := io.WriteString(c, responses[req.URL.Path]); err != nil || strings.HasPrefix(req.URL.Path, "/close/") {
+					if err != nil || !answer(c, req, die) {
 						return
 					}
 				}
@@ -44,6 +55,17 @@ func rawPod(t *testing.T, responses map[string]string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// rawPod is a pod that answers each request on a connection with the
+// canned response named by its path, exactly as written; "/close/..."
+// responses close the connection after writing.
+func rawPod(t *testing.T, responses map[string]string) string {
+	return podServer(t, func(c net.Conn, req *http.Request, _ func()) bool {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_, err := io.WriteString(c, responses[req.URL.Path])
+		return err == nil && !strings.HasPrefix(req.URL.Path, "/close/")
+	})
 }
 
 // The loop passes a pod's response framing through: chunks (trailers

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/knd-dev/knd/pkg/controlplane/portfile"
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -121,14 +119,7 @@ func TestPodsReachServicesNotKnd(t *testing.T) {
 
 	// knd's API server, etcd, webhook, kubelet endpoint, gateway and
 	// metrics: on the host's loopback and through the bridge, refused.
-	raw, err := os.ReadFile(filepath.Join(knd.DataDir, "ports.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ports portfile.Ports
-	if err := json.Unmarshal(raw, &ports); err != nil {
-		t.Fatal(err)
-	}
+	ports := serverPorts(t)
 	nodes, err := cs.CoreV1().Nodes().List(testContext(t), metav1.ListOptions{})
 	if err != nil || len(nodes.Items) != 1 {
 		t.Fatalf("nodes: %v", err)

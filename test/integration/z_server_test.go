@@ -3,7 +3,6 @@ package integration
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/knd-dev/knd/pkg/controlplane/portfile"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -46,14 +44,7 @@ func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
 // knd's admin certificate (from the main CA) reads it, and its peer port
 // is closed.
 func TestEtcdRefusesOtherClients(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(knd.DataDir, "ports.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ports portfile.Ports
-	if err := json.Unmarshal(raw, &ports); err != nil {
-		t.Fatal(err)
-	}
+	ports := serverPorts(t)
 	etcdCA, err := os.ReadFile(filepath.Join(knd.DataDir, "pki", "etcd", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
