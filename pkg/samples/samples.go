@@ -33,11 +33,21 @@ var ErrNotBuiltIn = errors.New("the sample apps are not built into this knd (bui
 // Seed adds every sample image the store lacks. It never replaces an image a
 // user imported under one of these names.
 func Seed(store *image.Store) error {
+	stored, err := store.List() // once: each lookup would read the whole store
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, im := range stored {
+		have[im.Ref] = true
+	}
 	for ref, app := range Images {
-		if _, err := store.Lookup(ref); err == nil {
-			continue
-		} else if !errors.Is(err, image.ErrNotFound) {
+		norm, err := image.Normalize(ref)
+		if err != nil {
 			return err
+		}
+		if have[norm] {
+			continue
 		}
 		data, err := apps.ReadFile("appbin/" + app)
 		if err != nil {
