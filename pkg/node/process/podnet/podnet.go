@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/knd-dev/knd/pkg/node/process/warm"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -40,10 +41,17 @@ type Network struct {
 	Gateway net.IP // the bridge's (the host's) address in Subnet
 	lock    *os.File
 
+	// ahead are pods' networks made before they are asked for.
+	ahead *warm.Pool[*Pod]
+
 	mu   sync.Mutex
 	used map[uint32]bool
 	next uint32
 }
+
+// podsAhead is how many pod networks are kept made ahead: a cold start
+// takes one (2–6 ms to make under load) instead of making its own.
+const podsAhead = 2
 
 // Setup picks a node subnet of clusterCIDR big enough for maxPods that no
 // host route overlaps and no other knd holds (preferring preferred, the
@@ -84,6 +92,7 @@ func Setup(clusterCIDR string, maxPods int, preferred string) (*Network, error) 
 			n.lock.Close()
 			return nil, fmt.Errorf("creating bridge %s: %w", n.Bridge, err)
 		}
+		n.ahead = warm.New(podsAhead, n.newPod, func(p *Pod) { p.Close() })
 		return n, nil
 	}
 	return nil, fmt.Errorf("no free /%d subnet in --pod-cidr %s: host routes or other knd servers take every one", 32-size, clusterCIDR)
@@ -172,6 +181,7 @@ func (n *Network) createBridge() error {
 
 // Close deletes the bridge (and with it every pod's veth) and frees the subnet.
 func (n *Network) Close() error {
+	n.ahead.Close()
 	var err error
 	if l, lerr := netlink.LinkByName(n.Bridge); lerr == nil {
 		err = netlink.LinkDel(l)
@@ -189,10 +199,13 @@ type Pod struct {
 	veth string
 }
 
-// NewPod makes a network namespace with loopback up and eth0, a veth on
-// the bridge, holding the next free address of the subnet. The namespace
-// lives while the Pod is open or a process is in it.
-func (n *Network) NewPod() (*Pod, error) {
+// NewPod returns a network namespace with loopback up and eth0, a veth on
+// the bridge, holding a free address of the subnet; one made ahead when
+// there is one. The namespace lives while the Pod is open or a process is
+// in it.
+func (n *Network) NewPod() (*Pod, error) { return n.ahead.Get() }
+
+func (n *Network) newPod() (*Pod, error) {
 	ip, err := n.allocate()
 	if err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ func BenchmarkNewPod(b *testing.B) {
 	var setup, teardown []time.Duration
 	for range b.N {
 		t := time.Now()
-		p, err := n.NewPod()
+		p, err := n.newPod()
 		if err != nil {
 			b.Fatal(err)
 		}

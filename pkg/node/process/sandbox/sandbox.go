@@ -19,7 +19,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
+
+	"github.com/knd-dev/knd/pkg/node/process/warm"
 )
 
 // Spec is what the init needs to start one process.
@@ -48,9 +49,7 @@ type Spec struct {
 // (a process's exec alone costs about 5 ms on a small VM).
 type Starter struct {
 	initPath string
-	idle     chan *idleInit
-	stop     chan struct{}
-	stopOnce sync.Once
+	idle     *warm.Pool[*idleInit]
 }
 
 // idleInit is an init waiting for its spec, with knd's ends of its pipes.
@@ -62,47 +61,13 @@ type idleInit struct {
 
 // NewStarter runs inits from initPath, keeping ahead idle ones ready.
 func NewStarter(initPath string, ahead int) *Starter {
-	s := &Starter{initPath: initPath, idle: make(chan *idleInit, max(ahead-1, 0)), stop: make(chan struct{})}
-	if ahead > 0 {
-		go s.fill()
-	}
+	s := &Starter{initPath: initPath}
+	s.idle = warm.New(ahead, s.spawn, (*idleInit).kill)
 	return s
 }
 
-// fill keeps the idle inits topped up.
-func (s *Starter) fill() {
-	for {
-		in, err := s.spawn()
-		if err != nil {
-			// Start spawns its own then, and reports why it cannot.
-			select {
-			case <-time.After(time.Second):
-				continue
-			case <-s.stop:
-				return
-			}
-		}
-		select {
-		case s.idle <- in:
-		case <-s.stop:
-			in.kill()
-			return
-		}
-	}
-}
-
 // Close stops the idle inits.
-func (s *Starter) Close() {
-	s.stopOnce.Do(func() { close(s.stop) })
-	for {
-		select {
-		case in := <-s.idle:
-			in.kill()
-		default:
-			return
-		}
-	}
-}
+func (s *Starter) Close() { s.idle.Close() }
 
 // spawn starts an init in new mount, PID, UTS and IPC namespaces; it waits
 // for its spec on fd 3 and reports a failure on fd 4.
@@ -173,14 +138,9 @@ func (p *Process) WaitOutput() { p.output.Wait() }
 // netns is the pod's network namespace (nil: the host's). Start returns
 // once the entrypoint has been exec'd, or with the reason it could not be.
 func (s *Starter) Start(spec Spec, stdout, stderr io.Writer, netns *os.File, join func(pid int) error) (*Process, error) {
-	var in *idleInit
-	select {
-	case in = <-s.idle:
-	default:
-		var err error
-		if in, err = s.spawn(); err != nil {
-			return nil, err
-		}
+	in, err := s.idle.Get()
+	if err != nil {
+		return nil, err
 	}
 	defer in.spec.Close()
 	defer in.errs.Close()

@@ -1,7 +1,12 @@
 package sandbox
 
 import (
+	"fmt"
+	"unsafe"
+
 	seccomp "github.com/elastic/go-seccomp-bpf"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // deniedSyscalls fail with EPERM in a container: those Docker's and
@@ -19,22 +24,44 @@ var deniedSyscalls = []string{
 	"swapoff", "swapon", "sysfs", "_sysctl", "umount2", "unshare", "uselib", "userfaultfd", "ustat",
 }
 
-// defaultProfile is the filter every sandboxed process gets.
-func defaultProfile() seccomp.Filter {
-	return seccomp.Filter{
-		NoNewPrivs: true,
-		Policy: seccomp.Policy{
-			DefaultAction: seccomp.ActionAllow,
-			Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionErrno, Names: deniedSyscalls}},
-		},
-	}
+// defaultPolicy is the filter every sandboxed process gets.
+var defaultPolicy = seccomp.Policy{
+	DefaultAction: seccomp.ActionAllow,
+	Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionErrno, Names: deniedSyscalls}},
 }
 
-// installSeccomp loads the default profile on the calling thread, which
-// then execs; a kernel without seccomp runs without it.
-func installSeccomp() error {
+// seccompProgram is the default policy as a BPF program for the kernel;
+// empty where the kernel has no seccomp (the process runs without it).
+type seccompProgram []unix.SockFilter
+
+func assembleSeccomp() (seccompProgram, error) {
 	if !seccomp.Supported() {
+		return nil, nil
+	}
+	insts, err := defaultPolicy.Assemble()
+	if err != nil {
+		return nil, fmt.Errorf("assembling the seccomp filter: %w", err)
+	}
+	raw, err := bpf.Assemble(insts)
+	if err != nil {
+		return nil, fmt.Errorf("assembling the seccomp filter: %w", err)
+	}
+	prog := make(seccompProgram, len(raw))
+	for i, in := range raw {
+		prog[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return prog, nil
+}
+
+// load installs the filter on the calling thread only (no TSYNC: that
+// thread execs next, which ends the others), after no_new_privs is set.
+func (p seccompProgram) load() error {
+	if len(p) == 0 {
 		return nil
 	}
-	return seccomp.LoadFilter(defaultProfile())
+	fprog := unix.SockFprog{Len: uint16(len(p)), Filter: &p[0]}
+	if _, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		return fmt.Errorf("loading the seccomp filter: %w", e)
+	}
+	return nil
 }
