@@ -306,7 +306,7 @@ func newProvider(ctx context.Context, o serverOptions, images *image.Store, node
 		return nil, fmt.Errorf("unknown --runtime %q: want process, docker or auto", runtime)
 	}
 	if runtime == "docker" {
-		p, err := docker.New(ctx, images, nodeName)
+		p, err := docker.New(ctx, images, nodeName, o.dataDir)
 		if err != nil {
 			return nil, err
 		}

@@ -5,11 +5,15 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,3 +146,90 @@ func TestOOMKilledPod(t *testing.T) {
 }
 
 func resourceQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+
+// A pod is on knd's engine network at its pause container's address: the
+// API shows that IP, the gateway dials it (no port is published), its
+// containers share it, it reaches Knative Services by name through the
+// node's DNS server, and knd's API server is out of its reach.
+func TestPodsOnKndsNetwork(t *testing.T) {
+	needServer(t)
+	importImage(t)
+	if out, err := knd.Knd(t, "service", "create", "target", "--image", testImage, "--env", "GREETING=by-name"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if code, body, err := viaGateway("target.default.example.com"); code != 200 || !strings.HasSuffix(body, " by-name\n") {
+		t.Fatalf("gateway: %d %q %v", code, body, err)
+	}
+	pods := knd.Clientset(t).CoreV1().Pods("default")
+	client := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "app", Image: testImage, Ports: []corev1.ContainerPort{{ContainerPort: 8080}}},
+			{Name: "sidecar", Image: testImage, Env: []corev1.EnvVar{{Name: "PORT", Value: "8882"}}},
+		}},
+	}
+	if _, err := pods.Create(context.Background(), client, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "client ready", func() (bool, string) {
+		p, err := pods.Get(context.Background(), "client", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		client = p
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(p.Status.Conditions)
+	})
+	ip := net.ParseIP(client.Status.PodIP)
+	if ip == nil || !ip.IsPrivate() || len(client.Status.PodIPs) != 1 || client.Status.PodIPs[0].IP != client.Status.PodIP {
+		t.Fatalf("pod IP %q %v: want the pause container's private address", client.Status.PodIP, client.Status.PodIPs)
+	}
+	ask := func(port int, path string) string {
+		t.Helper()
+		body, err := get(fmt.Sprintf("http://%s%s", net.JoinHostPort(client.Status.PodIP, fmt.Sprint(port)), path))
+		if err != nil {
+			t.Fatalf("GET %s from the pod: %v", path, err)
+		}
+		return body
+	}
+	for _, cs := range client.Status.ContainerStatuses {
+		id := strings.TrimPrefix(cs.ContainerID, "docker://")
+		out, err := exec.Command("docker", "inspect", "-f", "{{.HostConfig.NetworkMode}} {{len .HostConfig.PortBindings}}", id).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "container:") || !strings.HasSuffix(strings.TrimSpace(string(out)), " 0") {
+			t.Errorf("container %s: %v %s; want the pause container's network and nothing published", cs.Name, err, out)
+		}
+	}
+	if got := ask(8882, "/fetch?url="+url.QueryEscape("http://localhost:8080/env?k=PORT")); got != "8080" {
+		t.Errorf("the sidecar fetching its pod's app on localhost: %q", got)
+	}
+	for _, u := range []string{"http://target.default.svc.cluster.local/", "http://target.default/", "http://target.default.example.com/"} {
+		if got := ask(8080, "/fetch?url="+url.QueryEscape(u)); !strings.HasSuffix(got, " by-name\n") {
+			t.Errorf("GET %s from a pod: %q", u, got)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(knd.DataDir, "ports.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports struct{ API int }
+	if err := json.Unmarshal(raw, &ports); err != nil || ports.API == 0 {
+		t.Fatalf("ports.json: %v %s", err, raw)
+	}
+	if got := ask(8080, "/dial?addr="+net.JoinHostPort("127.0.0.1", fmt.Sprint(ports.API))); !strings.Contains(got, "connection refused") {
+		t.Errorf("knd's API server from a pod: %q, want connection refused", got)
+	}
+}
+
+func get(u string) (string, error) {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(u)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

@@ -1,13 +1,17 @@
 // Package docker is the node agent's provider for a Docker Engine (or any
 // engine that speaks its API, such as Podman): each container of a pod is
-// a real container with its own filesystem, network namespace, user and
-// cgroup limits. Its port is published on 127.0.0.1 at the pod's port, so
-// the gateway reaches every provider's pods the same way.
+// a real container with its own filesystem, user and cgroup limits. A pod
+// is a pause container on a network of knd's, whose network namespace and
+// address every container of the pod shares, as on a kubelet; the gateway
+// dials that address. A pod on the host's network (hostNetwork) gets the
+// engine's default network instead, published on a loopback port.
 package docker
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,9 +46,12 @@ const (
 type Provider struct {
 	engine *client.Client
 	images *image.Store
-	// node scopes the containers of this knd, so that two knd servers on
-	// one engine leave each other's containers alone.
+	// node scopes the containers and the pod network of this knd (its
+	// node name and data dir), so that two knd servers on one engine leave
+	// each other's alone.
 	node string
+	// network is the pods' network (nil: pods publish a loopback port).
+	network *podNetwork
 
 	mu       sync.Mutex
 	engineID map[string]string // ImageInfo.ID → the engine's image ID
@@ -64,10 +71,11 @@ func Available(ctx context.Context) bool {
 	return err == nil
 }
 
-// New connects to the engine and removes containers a previous run of this
-// node left behind (knd was killed before it could stop them): their pods
-// are started again by the agent.
-func New(ctx context.Context, store *image.Store, nodeName string) (*Provider, error) {
+// New connects to the engine, removes containers a previous run of this
+// node left behind (knd was killed before it could stop them: their pods
+// are started again by the agent), and makes the pod network. dataDir
+// tells this knd's containers from another's on the same engine.
+func New(ctx context.Context, store *image.Store, nodeName, dataDir string) (*Provider, error) {
 	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, err
@@ -78,17 +86,28 @@ func New(ctx context.Context, store *image.Store, nodeName string) (*Provider, e
 		c.Close()
 		return nil, fmt.Errorf("no Docker engine answers at %s: %w", c.DaemonHost(), err)
 	}
-	p := &Provider{engine: c, images: store, node: nodeName, engineID: map[string]string{}}
+	sum := sha256.Sum256([]byte(dataDir))
+	p := &Provider{engine: c, images: store, node: nodeName + "-" + hex.EncodeToString(sum[:4]), engineID: map[string]string{}}
 	if err := p.removeLeftovers(ctx); err != nil {
 		return nil, err
+	}
+	if err := p.setUpPodNetwork(ctx); err != nil {
+		klog.ErrorS(err, "no pod network: pods publish a loopback port instead")
+		fmt.Printf("note: no pod network on the Docker engine (%v): pods publish a loopback port instead\n", err)
 	}
 	return p, nil
 }
 
 func (p *Provider) Name() string { return "docker" }
 
-// Close releases the engine connection.
-func (p *Provider) Close() error { return p.engine.Close() }
+// Close removes the pod network (once its pods are gone; else the next
+// start uses it again) and releases the engine connection.
+func (p *Provider) Close() error {
+	if p.network != nil {
+		_ = p.engine.NetworkRemove(context.Background(), p.network.id)
+	}
+	return p.engine.Close()
+}
 
 func (p *Provider) removeLeftovers(ctx context.Context) error {
 	list, err := p.engine.ContainerList(ctx, container.ListOptions{All: true,
@@ -242,16 +261,25 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	if port == 0 {
 		port = podport.Default
 	}
-	containerPort := nat.Port(fmt.Sprintf("%d/tcp", port))
 	config := &container.Config{
-		Image: imageID, Entrypoint: cfg.Argv[:1], Cmd: cfg.Argv[1:], Env: withPort(cfg.Env, port),
+		Image: imageID, Entrypoint: cfg.Argv[:1], Cmd: cfg.Argv[1:], Env: cfg.Env,
 		WorkingDir: cfg.WorkingDir, User: cfg.User, AttachStdout: true, AttachStderr: true,
-		ExposedPorts: nat.PortSet{containerPort: {}},
-		Labels:       map[string]string{managedLabel: p.node, podUIDLabel: cfg.PodUID},
+		Labels: map[string]string{managedLabel: p.node, podUIDLabel: cfg.PodUID},
 	}
 	hostConfig := &container.HostConfig{
-		PortBindings: nat.PortMap{containerPort: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(cfg.Port)}}},
-		Resources:    container.Resources{Memory: cfg.MemoryLimit, NanoCPUs: cfg.CPULimit * 1_000_000},
+		Resources: container.Resources{Memory: cfg.MemoryLimit, NanoCPUs: cfg.CPULimit * 1_000_000},
+	}
+	sb, inPod := cfg.Sandbox.(*podSandbox)
+	if inPod {
+		// The pod's network namespace, address, hostname and resolver.
+		hostConfig.NetworkMode = container.NetworkMode("container:" + sb.id)
+	} else {
+		// The engine's default network, published on the pod's loopback
+		// port; inside, the container listens on its own.
+		config.Env = withPort(cfg.Env, port)
+		containerPort := nat.Port(fmt.Sprintf("%d/tcp", port))
+		config.ExposedPorts = nat.PortSet{containerPort: {}}
+		hostConfig.PortBindings = nat.PortMap{containerPort: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(cfg.Port)}}}
 	}
 	containerName := "knd_" + cfg.Name
 	created, err := p.engine.ContainerCreate(ctx, config, hostConfig, nil, nil, containerName)
@@ -280,8 +308,9 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		c.remove()
 		return nil, err
 	}
-	inspect, err := p.engine.ContainerInspect(ctx, created.ID)
-	if err == nil && inspect.NetworkSettings != nil {
+	if inPod {
+		c.ip = sb.ip
+	} else if inspect, err := p.engine.ContainerInspect(ctx, created.ID); err == nil && inspect.NetworkSettings != nil {
 		c.ip = inspect.NetworkSettings.IPAddress
 	}
 	go c.wait(logsDone)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,7 +35,7 @@ func newTestProvider(t *testing.T, nodeName string) (*Provider, *image.Store) {
 	if _, err := store.Import(nodetest.BuildTestServer(t, t.TempDir()), testRef); err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(context.Background(), store, nodeName)
+	p, err := New(context.Background(), store, nodeName, "/knd-test/"+nodeName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +57,89 @@ func get(url string) (string, error) {
 func eventually(t *testing.T, what string, fn func() (bool, string)) {
 	t.Helper()
 	nodetest.Poll(t, 20*time.Second, what, fn)
+}
+
+// startInPod starts a container of the image in a pod's network, on port
+// (its PORT, as the agent sets it).
+func startInPod(t *testing.T, p *Provider, info node.ImageInfo, sb node.PodSandbox, name string, port int, env ...string) node.Container {
+	t.Helper()
+	out := &nodetest.SyncBuffer{}
+	c, err := p.Start(context.Background(), node.ContainerConfig{
+		Name: name, Image: info, Argv: append(append([]string{}, info.Entrypoint...), info.Cmd...),
+		Env: append([]string{fmt.Sprintf("PORT=%d", port)}, env...), ContainerPort: port, Sandbox: sb, PodUID: "uid-" + name, Stdout: out, Stderr: out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Signal(syscall.SIGKILL)
+		<-c.Done()
+	})
+	return c
+}
+
+// Each pod is a pause container on knd's network: its containers share its
+// address (two pods both serve on 8080, a sidecar reaches its pod's
+// serving container on localhost), its hostname and its resolver (the
+// node's DNS server, searching the pod's namespace), and nothing is
+// published on the host.
+func TestPodsShareTheirPauseContainersNetwork(t *testing.T) {
+	p, _ := newTestProvider(t, "knd-test-pod-network")
+	if !p.HasPodNetwork() || net.ParseIP(p.HostAddress()) == nil {
+		t.Fatalf("pod network: %v, host address %q", p.HasPodNetwork(), p.HostAddress())
+	}
+	info, err := p.PullImage(context.Background(), testRef, corev1.PullIfNotPresent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := map[string]node.PodSandbox{}
+	for _, name := range []string{"pod-a", "pod-b"} {
+		sb, err := p.RunPodSandbox(context.Background(), node.PodSandboxConfig{Namespace: "ns", Name: name, UID: "uid-" + name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := sb.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		pods[name] = sb
+	}
+	a, b := pods["pod-a"].IP(), pods["pod-b"].IP()
+	if a == b || !net.ParseIP(a).IsPrivate() || !net.ParseIP(b).IsPrivate() {
+		t.Fatalf("pod IPs %q and %q: want two private addresses", a, b)
+	}
+	serving := startInPod(t, p, info, pods["pod-a"], "ns_pod-a_user-container_0", 8080, "GREETING=one")
+	startInPod(t, p, info, pods["pod-b"], "ns_pod-b_user-container_0", 8080, "GREETING=two")
+	startInPod(t, p, info, pods["pod-a"], "ns_pod-a_sidecar_0", 8882, "GREETING=sidecar")
+	for ip, want := range map[string]string{a: " one\n", b: " two\n"} {
+		eventually(t, "pod "+ip+" answers on 8080", func() (bool, string) {
+			body, err := get("http://" + net.JoinHostPort(ip, "8080") + "/")
+			return strings.HasSuffix(body, want), fmt.Sprint(body, err)
+		})
+	}
+	if host, port := serving.(node.DirectAddresser).DirectAddress(); host != a || port != 8080 {
+		t.Errorf("direct address %s:%d; want the pod's %s:8080", host, port, a)
+	}
+	sidecar := "http://" + net.JoinHostPort(a, "8882")
+	eventually(t, "the sidecar reaches its pod's serving container on localhost", func() (bool, string) {
+		body, err := get(sidecar + "/fetch?url=" + url.QueryEscape("http://localhost:8080/env?k=GREETING"))
+		return body == "one", fmt.Sprint(body, err)
+	})
+	if body, err := get(sidecar + "/read?path=/etc/hostname"); body != "pod-a\n" {
+		t.Errorf("/etc/hostname in the sidecar: %q %v", body, err)
+	}
+	if body, err := get(sidecar + "/read?path=/etc/resolv.conf"); !strings.Contains(body, "search ns.svc.cluster.local svc.cluster.local cluster.local") ||
+		!strings.Contains(body, "ndots:5") {
+		t.Errorf("/etc/resolv.conf in the sidecar: %q %v", body, err)
+	}
+	inspect, err := p.engine.ContainerInspect(context.Background(), serving.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inspect.HostConfig.PortBindings) != 0 {
+		t.Errorf("a pod's container publishes %v on the host", inspect.HostConfig.PortBindings)
+	}
 }
 
 func start(t *testing.T, p *Provider, info node.ImageInfo, name string, env ...string) (node.Container, int, *nodetest.SyncBuffer) {
@@ -163,7 +247,7 @@ func TestLeftoversRemovedAndMissingImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _, _ := start(t, p, info, "ns_left_user-container_0")
-	again, err := New(context.Background(), store, "knd-test-leftovers")
+	again, err := New(context.Background(), store, "knd-test-leftovers", "/knd-test/knd-test-leftovers")
 	if err != nil {
 		t.Fatal(err)
 	}

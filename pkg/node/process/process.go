@@ -10,7 +10,6 @@ package process
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"os"
@@ -24,16 +23,12 @@ import (
 
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/image"
+	"github.com/knd-dev/knd/pkg/node/process/initbin"
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	"github.com/knd-dev/knd/pkg/node/process/sandbox"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
-
-// initBinary holds knd-sandbox-init, built by make (see initbin/README.md).
-//
-//go:embed initbin
-var initBinary embed.FS
 
 // Options configure the provider.
 type Options struct {
@@ -91,15 +86,15 @@ func New(store *image.Store, opts Options) *Provider {
 // setUpSandbox writes out the sandbox init, removes containers' root
 // filesystems a killed knd left mounted, and makes the pod network.
 func (p *Provider) setUpSandbox(opts Options) error {
-	bin, err := initBinary.ReadFile("initbin/knd-sandbox-init")
+	bin, err := initbin.Binary()
 	if err != nil {
-		return errors.New("this knd was built without knd-sandbox-init (build it with make)")
+		return err
 	}
 	dir := filepath.Join(p.dataDir, "sandbox")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	initPath := filepath.Join(dir, "knd-sandbox-init")
+	initPath := filepath.Join(dir, initbin.Name)
 	if err := writeFileAtomic(initPath, bin, 0o500); err != nil {
 		return err
 	}
