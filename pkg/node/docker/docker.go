@@ -190,19 +190,36 @@ func (p *Provider) loadFromStore(ctx context.Context, ref string, im *image.Imag
 // load copies an image of knd's store into the engine, tagged with its
 // reference, and returns the engine's view of it.
 func load(ctx context.Context, engine *client.Client, store *image.Store, im *image.Image) (dockerimage.InspectResponse, error) {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(store.WriteDockerTarball(im, pw)) }()
-	resp, err := engine.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
-	if err != nil {
-		pr.CloseWithError(err)
-		return dockerimage.InspectResponse{}, err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
+	if err := loadTarball(ctx, engine, func(w io.Writer) error { return store.WriteDockerTarball(im, w) }); err != nil {
 		return dockerimage.InspectResponse{}, err
 	}
 	return engine.ImageInspect(ctx, im.ConfigDigest())
+}
+
+// loadTarball streams the `docker save` tarball write writes into the
+// engine (`docker load`).
+func loadTarball(ctx context.Context, engine *client.Client, write func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	resp, err := engine.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		pr.CloseWithError(err)
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return err
+}
+
+// createContainer creates a container named name, replacing one of that
+// name that survived a crash of knd (the same pod's, or attempt's).
+func (p *Provider) createContainer(ctx context.Context, name string, config *container.Config, hostConfig *container.HostConfig) (string, error) {
+	created, err := p.engine.ContainerCreate(ctx, config, hostConfig, nil, nil, name)
+	if cerrdefs.IsConflict(err) {
+		_ = p.engine.ContainerRemove(ctx, name, container.RemoveOptions{Force: true})
+		created, err = p.engine.ContainerCreate(ctx, config, hostConfig, nil, nil, name)
+	}
+	return created.ID, err
 }
 
 // LoadIntoEngine copies images of knd's store into the Docker engine, so
@@ -281,18 +298,12 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		config.ExposedPorts = nat.PortSet{containerPort: {}}
 		hostConfig.PortBindings = nat.PortMap{containerPort: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(cfg.Port)}}}
 	}
-	containerName := "knd_" + cfg.Name
-	created, err := p.engine.ContainerCreate(ctx, config, hostConfig, nil, nil, containerName)
-	if cerrdefs.IsConflict(err) {
-		// A container of the same attempt survived a crash: replace it.
-		_ = p.engine.ContainerRemove(ctx, containerName, container.RemoveOptions{Force: true})
-		created, err = p.engine.ContainerCreate(ctx, config, hostConfig, nil, nil, containerName)
-	}
+	id, err := p.createContainer(ctx, "knd_"+cfg.Name, config, hostConfig)
 	if err != nil {
 		return nil, err
 	}
-	c := &dockerContainer{p: p, id: created.ID, port: port, done: make(chan struct{})}
-	attach, err := p.engine.ContainerAttach(ctx, created.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	c := &dockerContainer{p: p, id: id, port: port, done: make(chan struct{})}
+	attach, err := p.engine.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
 		c.remove()
 		return nil, err
@@ -303,14 +314,14 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		defer attach.Close()
 		_, _ = stdcopy.StdCopy(cfg.Stdout, cfg.Stderr, attach.Reader)
 	}()
-	if err := p.engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+	if err := p.engine.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		attach.Close()
 		c.remove()
 		return nil, err
 	}
 	if inPod {
 		c.ip = sb.ip
-	} else if inspect, err := p.engine.ContainerInspect(ctx, created.ID); err == nil && inspect.NetworkSettings != nil {
+	} else if inspect, err := p.engine.ContainerInspect(ctx, id); err == nil && inspect.NetworkSettings != nil {
 		c.ip = inspect.NetworkSettings.IPAddress
 	}
 	go c.wait(logsDone)

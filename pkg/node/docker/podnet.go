@@ -89,16 +89,7 @@ func ensurePauseImage(ctx context.Context, engine *client.Client) (string, error
 	if err != nil {
 		return "", err
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarball.Write(tag, img, pw)) }()
-	resp, err := engine.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
-	if err != nil {
-		pr.CloseWithError(err)
-		return "", err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return ref, err
+	return ref, loadTarball(ctx, engine, func(w io.Writer) error { return tarball.Write(tag, img, w) })
 }
 
 // HasPodNetwork says whether pods get their own network (always, once New
@@ -137,21 +128,16 @@ func (p *Provider) RunPodSandbox(ctx context.Context, cfg node.PodSandboxConfig)
 		DNSSearch:   []string{cfg.Namespace + ".svc." + clusterDomain, "svc." + clusterDomain, clusterDomain},
 		DNSOptions:  []string{"ndots:5"},
 	}
-	created, err := p.engine.ContainerCreate(ctx, config, hostConfig, nil, nil, containerName)
-	if cerrdefs.IsConflict(err) {
-		// A pause container of this pod survived a crash: replace it.
-		_ = p.engine.ContainerRemove(ctx, containerName, container.RemoveOptions{Force: true})
-		created, err = p.engine.ContainerCreate(ctx, config, hostConfig, nil, nil, containerName)
-	}
+	id, err := p.createContainer(ctx, containerName, config, hostConfig)
 	if err != nil {
 		return nil, err
 	}
-	sb := &podSandbox{p: p, id: created.ID}
-	if err := p.engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+	sb := &podSandbox{p: p, id: id}
+	if err := p.engine.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		sb.Close()
 		return nil, err
 	}
-	inspect, err := p.engine.ContainerInspect(ctx, created.ID)
+	inspect, err := p.engine.ContainerInspect(ctx, id)
 	if err != nil {
 		sb.Close()
 		return nil, err
