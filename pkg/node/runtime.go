@@ -42,6 +42,18 @@ type PodSandboxConfig struct {
 	Namespace, Name, UID string
 }
 
+// clusterDomain is the DNS domain of Services, as a cluster's default.
+const clusterDomain = "cluster.local"
+
+// DNSSearch is the search list of the pod's resolver, as a kubelet writes
+// it: Services of its namespace, then of any, by short name.
+func (c PodSandboxConfig) DNSSearch() []string {
+	return []string{c.Namespace + ".svc." + clusterDomain, "svc." + clusterDomain, clusterDomain}
+}
+
+// DNSOptions are the pod resolver's options, as a kubelet's.
+var DNSOptions = []string{"ndots:5"}
+
 // PodSandbox is a pod's network.
 type PodSandbox interface {
 	IP() string

@@ -5,7 +5,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -211,15 +209,7 @@ func TestPodsOnKndsNetwork(t *testing.T) {
 			t.Errorf("GET %s from a pod: %q", u, got)
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(knd.DataDir, "ports.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ports struct{ API int }
-	if err := json.Unmarshal(raw, &ports); err != nil || ports.API == 0 {
-		t.Fatalf("ports.json: %v %s", err, raw)
-	}
-	if got := ask(8080, "/dial?addr="+net.JoinHostPort("127.0.0.1", fmt.Sprint(ports.API))); !strings.Contains(got, "connection refused") {
+	if got := ask(8080, "/dial?addr="+net.JoinHostPort("127.0.0.1", fmt.Sprint(knd.Ports(t).API))); !strings.Contains(got, "connection refused") {
 		t.Errorf("knd's API server from a pod: %q, want connection refused", got)
 	}
 }

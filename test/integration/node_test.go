@@ -3,13 +3,11 @@ package integration
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/knd-dev/knd/pkg/apis/podport"
-	"github.com/knd-dev/knd/pkg/controlplane/portfile"
 	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"github.com/knd-dev/knd/test/kndtest"
 	appsv1 "k8s.io/api/apps/v1"
@@ -498,18 +495,4 @@ func TestExecProbesAndFollowedLogs(t *testing.T) {
 	poll(t, 20*time.Second, "follow shows the new request", func() (bool, string) {
 		return strings.Contains(out.String(), "request /followed"), out.String()
 	})
-}
-
-// serverPorts are the ports the shared server took (its ports.json).
-func serverPorts(t *testing.T) portfile.Ports {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(knd.DataDir, "ports.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ports portfile.Ports
-	if err := json.Unmarshal(raw, &ports); err != nil {
-		t.Fatal(err)
-	}
-	return ports
 }

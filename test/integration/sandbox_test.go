@@ -119,7 +119,7 @@ func TestPodsReachServicesNotKnd(t *testing.T) {
 
 	// knd's API server, etcd, webhook, kubelet endpoint, gateway and
 	// metrics: on the host's loopback and through the bridge, refused.
-	ports := serverPorts(t)
+	ports := knd.Ports(t)
 	nodes, err := cs.CoreV1().Nodes().List(testContext(t), metav1.ListOptions{})
 	if err != nil || len(nodes.Items) != 1 {
 		t.Fatalf("nodes: %v", err)

@@ -44,7 +44,7 @@ func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
 // knd's admin certificate (from the main CA) reads it, and its peer port
 // is closed.
 func TestEtcdRefusesOtherClients(t *testing.T) {
-	ports := serverPorts(t)
+	ports := knd.Ports(t)
 	etcdCA, err := os.ReadFile(filepath.Join(knd.DataDir, "pki", "etcd", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)

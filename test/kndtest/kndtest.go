@@ -5,6 +5,7 @@ package kndtest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -128,6 +129,20 @@ func (s *Server) Start() error {
 	cfg.QPS, cfg.Burst = 500, 1000 // tests measure knd, not client-side throttling
 	s.RestConfig = cfg
 	return nil
+}
+
+// Ports are the ports the server took (its data dir's ports.json).
+func (s *Server) Ports(t testing.TB) portfile.Ports {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(s.DataDir, "ports.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports portfile.Ports
+	if err := json.Unmarshal(raw, &ports); err != nil {
+		t.Fatalf("ports.json: %v", err)
+	}
+	return ports
 }
 
 // Stop sends SIGTERM and waits for the process to exit.

@@ -22,9 +22,6 @@ import (
 	"github.com/knd-dev/knd/pkg/node/process/initbin"
 )
 
-// clusterDomain is the DNS domain of Services, as a cluster's default.
-const clusterDomain = "cluster.local"
-
 // podNetwork is the engine network of this node's pods: a bridge network
 // of the engine's, made by knd and named after the node, on which every
 // pod has the address of its pause container.
@@ -125,8 +122,8 @@ func (p *Provider) RunPodSandbox(ctx context.Context, cfg node.PodSandboxConfig)
 	hostConfig := &container.HostConfig{
 		NetworkMode: container.NetworkMode(p.network.id),
 		DNS:         []string{p.network.gateway},
-		DNSSearch:   []string{cfg.Namespace + ".svc." + clusterDomain, "svc." + clusterDomain, clusterDomain},
-		DNSOptions:  []string{"ndots:5"},
+		DNSSearch:   cfg.DNSSearch(),
+		DNSOptions:  node.DNSOptions,
 	}
 	id, err := p.createContainer(ctx, containerName, config, hostConfig)
 	if err != nil {

@@ -14,9 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// clusterDomain is the DNS domain of Services, as a cluster's default.
-const clusterDomain = "cluster.local"
-
 // podSandbox is a pod's network namespace and the files every container
 // of the pod sees at /etc/hosts, /etc/resolv.conf and /etc/hostname.
 type podSandbox struct {
@@ -50,8 +47,8 @@ func (p *Provider) RunPodSandbox(_ context.Context, cfg node.PodSandboxConfig) (
 	contents := map[string]string{
 		"/etc/hosts": fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
 			pn.IP, cfg.Name),
-		"/etc/resolv.conf": fmt.Sprintf("search %s.svc.%s svc.%s %s\nnameserver %s\noptions ndots:5\n",
-			cfg.Namespace, clusterDomain, clusterDomain, clusterDomain, p.network.Gateway),
+		"/etc/resolv.conf": fmt.Sprintf("search %s\nnameserver %s\noptions %s\n",
+			strings.Join(cfg.DNSSearch(), " "), p.network.Gateway, strings.Join(node.DNSOptions, " ")),
 		"/etc/hostname": cfg.Name + "\n",
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
