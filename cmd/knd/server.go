@@ -28,6 +28,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/process"
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
+	"github.com/knd-dev/knd/pkg/node/volume"
 	"github.com/knd-dev/knd/pkg/poddns"
 	"github.com/knd-dev/knd/pkg/reconciler/manager"
 	"github.com/knd-dev/knd/pkg/samples"
@@ -279,6 +280,10 @@ func newNodeAgent(ctx context.Context, o serverOptions, cp *controlplane.Control
 	}
 	cert, key := filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
 	if err := cp.PKI().IssueServing(cert, key, "knd-kubelet", []net.IP{net.ParseIP("127.0.0.1")}, []string{nodeName, "localhost"}); err != nil {
+		return nil, nil, err
+	}
+	// Before the provider starts sandboxes, whose mounts are copied from here.
+	if err := volume.PrepareDir(node.VolumesDir(dataDir)); err != nil {
 		return nil, nil, err
 	}
 	provider, err := newProvider(ctx, o, images, nodeName)

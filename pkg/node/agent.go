@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/knd-dev/knd/pkg/node/volume"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -59,8 +61,11 @@ type Options struct {
 
 // Agent is a running node agent.
 type Agent struct {
-	opts  Options
-	ports *portAllocator
+	opts    Options
+	ports   *portAllocator
+	volumes *volume.Root
+	// allocatable is the node's capacity: its CPUs, memory and pod slots.
+	allocatable corev1.ResourceList
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -80,8 +85,17 @@ func New(opts Options) *Agent {
 	if opts.ShutdownGrace == 0 {
 		opts.ShutdownGrace = 10 * time.Second
 	}
-	return &Agent{opts: opts, ports: newPortAllocator(opts.Address), workers: map[types.UID]*podWorker{}}
+	return &Agent{opts: opts, ports: newPortAllocator(opts.Address), workers: map[types.UID]*podWorker{},
+		allocatable: corev1.ResourceList{
+			corev1.ResourceCPU:    *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
+			corev1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
+			corev1.ResourcePods:   *resource.NewQuantity(int64(opts.MaxPods), resource.DecimalSI),
+		}}
 }
+
+// VolumesDir is where the agent keeps pods' volumes: prepare it
+// (volume.PrepareDir) before a provider starts sandboxes.
+func VolumesDir(dataDir string) string { return filepath.Join(dataDir, "volumes") }
 
 // DefaultNodeName is the host name in the form Kubernetes accepts.
 func DefaultNodeName() string {
@@ -108,6 +122,25 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	go a.heartbeat(ctx)
 
+	// ConfigMaps and Secrets of every namespace: pods' volumes read them
+	// from here, and show their changes.
+	sources := informers.NewSharedInformerFactory(a.opts.Client, 0)
+	cms, secrets := sources.Core().V1().ConfigMaps(), sources.Core().V1().Secrets()
+	for kind, inf := range map[string]cache.SharedIndexInformer{"configmap": cms.Informer(), "secret": secrets.Informer()} {
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { a.volumeSourceChanged(kind, obj) },
+			UpdateFunc: func(_, obj any) { a.volumeSourceChanged(kind, obj) },
+			DeleteFunc: func(obj any) { a.volumeSourceChanged(kind, obj) },
+		}); err != nil {
+			return err
+		}
+	}
+	a.volumes, err = volume.NewRoot(volume.Config{Dir: VolumesDir(a.opts.DataDir), Client: a.opts.Client,
+		ConfigMaps: cms.Lister(), Secrets: secrets.Lister(), Allocatable: a.allocatable})
+	if err != nil {
+		return err
+	}
+
 	factory := informers.NewSharedInformerFactoryWithOptions(a.opts.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.opts.NodeName).String()
@@ -128,6 +161,8 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 		return err
 	}
 	informerCtx, stopInformer := context.WithCancel(context.Background())
+	sources.Start(informerCtx.Done())
+	sources.WaitForCacheSync(ctx.Done())
 	factory.Start(informerCtx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	if ready != nil {
@@ -140,6 +175,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	stopInformer()
 	factory.Shutdown()
+	sources.Shutdown()
 	a.stopAll()
 	// The provider's resources (a pod network, an engine connection) go
 	// once no pod is left.
@@ -177,6 +213,25 @@ func (a *Agent) sync(pod *corev1.Pod) {
 			delete(a.workers, pod.UID)
 			a.mu.Unlock()
 		}()
+	}
+}
+
+// volumeSourceChanged brings up to date the volumes of the pods that show
+// the ConfigMap or Secret obj.
+func (a *Agent) volumeSourceChanged(kind string, obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, w := range a.workers {
+		if w.namespace == o.GetNamespace() && volume.Uses(w.latest(), kind, o.GetName()) {
+			w.refreshVolumes()
+		}
 	}
 }
 
@@ -263,11 +318,7 @@ func (a *Agent) registerNode(ctx context.Context, kubeletPort int) error {
 			return err
 		}
 	}
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
-		corev1.ResourcePods:   *resource.NewQuantity(int64(a.opts.MaxPods), resource.DecimalSI),
-	}
+	capacity := a.allocatable
 	now := metav1.Now()
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}

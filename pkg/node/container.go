@@ -149,11 +149,17 @@ func (r *containerRunner) shouldRestart(code int32) bool {
 func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.ContainerStateTerminated, bool) {
 	w := r.pod
 	pod := w.latest()
-	env, err := containerEnv(ctx, w.agent.opts.Client, pod, &r.spec, img, w.envPort(&r.spec), podIPs{pod: w.podIP(), host: w.agent.opts.Address})
+	env, err := containerEnv(ctx, w.agent.opts.Client, pod, &r.spec, img, w.envPort(&r.spec),
+		nodeFacts{podIP: w.podIP(), hostIP: w.agent.opts.Address, allocatable: w.agent.allocatable})
 	if err != nil {
 		if ctx.Err() != nil {
 			return corev1.ContainerStateTerminated{}, false
 		}
+		r.setWaiting("CreateContainerConfigError", err.Error())
+		return corev1.ContainerStateTerminated{ExitCode: -1}, sleep(ctx, 2*time.Second)
+	}
+	mounts, err := w.volumes.Mounts(&r.spec)
+	if err != nil {
 		r.setWaiting("CreateContainerConfigError", err.Error())
 		return corev1.ContainerStateTerminated{ExitCode: -1}, sleep(ctx, 2*time.Second)
 	}
@@ -178,6 +184,7 @@ func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.Co
 		Name:  fmt.Sprintf("%s_%s_%s_%d", w.namespace, w.name, r.spec.Name, attempt),
 		Image: img, Argv: argv(&r.spec, img, env), Env: env, WorkingDir: wd, Port: w.portFor(&r.spec),
 		Stdout: log.stream("stdout"), Stderr: log.stream("stderr"), Sandbox: w.sandbox, Hostname: w.name,
+		Mounts: mounts,
 	}
 	if len(r.spec.Ports) > 0 {
 		cfg.ContainerPort = int(r.spec.Ports[0].ContainerPort)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/knd-dev/knd/pkg/node/volume"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,7 +16,7 @@ import (
 // image's env, then HOSTNAME, envFrom sources, then env entries (with
 // $(VAR) references expanded and valueFrom resolved). PORT is then set to
 // port, where the serving container listens (0: not set).
-func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, c *corev1.Container, img ImageInfo, port int, ips podIPs) ([]string, error) {
+func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, c *corev1.Container, img ImageInfo, port int, facts nodeFacts) ([]string, error) {
 	env := newEnvList()
 	for _, kv := range img.Env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -37,7 +38,7 @@ func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.
 			env.set(e.Name, expand(e.Value, env.lookup))
 			continue
 		}
-		v, ok, err := res.valueFrom(pod, c, e.ValueFrom, ips)
+		v, ok, err := res.valueFrom(pod, c, e.ValueFrom, facts)
 		if err != nil {
 			return nil, fmt.Errorf("env %s: %w", e.Name, err)
 		}
@@ -51,8 +52,12 @@ func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.
 	return env.list(), nil
 }
 
-// podIPs are a pod's own address and its node's.
-type podIPs struct{ pod, host string }
+// nodeFacts are what the downward API shows that the pod object does not:
+// the pod's address and its node's, and the node's allocatable resources.
+type nodeFacts struct {
+	podIP, hostIP string
+	allocatable   corev1.ResourceList
+}
 
 // argv applies Kubernetes' command/args rules to the image's entrypoint
 // and cmd, expanding $(VAR) references from env.
@@ -211,7 +216,7 @@ func (s *sourceCache) envFrom(from corev1.EnvFromSource) (map[string]string, err
 	return nil, nil
 }
 
-func (s *sourceCache) valueFrom(pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, ips podIPs) (string, bool, error) {
+func (s *sourceCache) valueFrom(pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, facts nodeFacts) (string, bool, error) {
 	switch {
 	case from.ConfigMapKeyRef != nil:
 		ref := from.ConfigMapKeyRef
@@ -248,42 +253,27 @@ func (s *sourceCache) valueFrom(pod *corev1.Pod, c *corev1.Container, from *core
 		}
 		return v, ok, nil
 	case from.FieldRef != nil:
-		v, err := podField(pod, from.FieldRef.FieldPath, ips)
+		v, err := podField(pod, from.FieldRef.FieldPath, facts)
 		return v, err == nil, err
 	case from.ResourceFieldRef != nil:
-		q, ok := c.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(from.ResourceFieldRef.Resource, "limits."))]
-		if !ok {
-			return "", false, nil
-		}
-		return q.String(), true, nil
+		v, err := volume.ResourceValue(c, from.ResourceFieldRef, facts.allocatable)
+		return v, err == nil, err
 	}
 	return "", false, nil
 }
 
-func podField(pod *corev1.Pod, path string, ips podIPs) (string, error) {
+func podField(pod *corev1.Pod, path string, facts nodeFacts) (string, error) {
 	switch path {
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
 	case "spec.nodeName":
 		return pod.Spec.NodeName, nil
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
 	case "status.podIP", "status.podIPs":
-		return ips.pod, nil
+		return facts.podIP, nil
 	case "status.hostIP", "status.hostIPs":
-		return ips.host, nil
+		return facts.hostIP, nil
 	}
-	if k, ok := strings.CutPrefix(path, "metadata.labels['"); ok {
-		return pod.Labels[strings.TrimSuffix(k, "']")], nil
-	}
-	if k, ok := strings.CutPrefix(path, "metadata.annotations['"); ok {
-		return pod.Annotations[strings.TrimSuffix(k, "']")], nil
-	}
-	return "", fmt.Errorf("unsupported fieldPath %q", path)
+	return volume.FieldValue(pod, path)
 }
 
 func optional(b *bool) bool { return b != nil && *b }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/knd-dev/knd/pkg/apis/podport"
+	"github.com/knd-dev/knd/pkg/node/volume"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -52,6 +53,8 @@ type podWorker struct {
 	lastStatus    *corev1.PodStatus
 	ip            string // the pod's IP, once known
 	servingAddr   string // where the gateway reaches the pod, once known
+	volumes       *volume.Pod
+	volumeChanged chan struct{} // a source of the pod's volumes changed
 }
 
 func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
@@ -61,6 +64,7 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 		dir:           filepath.Join(a.opts.DataDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
 		restartPolicy: pod.Spec.RestartPolicy, startTime: metav1.Now(), ctx: ctx, cancel: cancel,
 		statusCh: make(chan struct{}, 1), started: make(chan struct{}), done: make(chan struct{}),
+		volumes: a.volumes.Pod(pod.UID), volumeChanged: make(chan struct{}, 1),
 	}
 	if pod.Status.StartTime != nil {
 		w.startTime = *pod.Status.StartTime
@@ -101,8 +105,9 @@ func (w *podWorker) allRunners() []*containerRunner {
 
 func (w *podWorker) key() string { return w.namespace + "/" + w.name }
 
-// start runs the pod's containers and, meanwhile, makes its network: a
-// sandbox of the provider's, or on the host's network a published port.
+// start runs the pod's containers and, meanwhile, makes its volumes and
+// its network: a sandbox of the provider's, or on the host's network a
+// published port.
 // Status waits for the pod's address (the gateway routes to a Ready pod by
 // its IP, and on the host network its port annotation) and is first
 // written when a container changes state, so that a fast start costs one
@@ -126,6 +131,8 @@ func (w *podWorker) start() {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
+		volumesMade := make(chan bool, 1)
+		go func() { volumesMade <- w.setUpVolumes() }()
 		if sandboxed {
 			ok := w.makeSandbox(sp)
 			close(published)
@@ -133,7 +140,7 @@ func (w *podWorker) start() {
 				return
 			}
 		}
-		if !w.initialize() {
+		if !<-volumesMade || !w.initialize() {
 			return
 		}
 		for _, r := range w.runners {
@@ -273,6 +280,9 @@ func (w *podWorker) update(pod *corev1.Pod) {
 	if olderVersion(pod.ResourceVersion, w.pod.ResourceVersion) {
 		return
 	}
+	if showsPodMetadata(w.pod, pod) {
+		w.refreshVolumes()
+	}
 	w.pod = pod.DeepCopy()
 }
 
@@ -337,6 +347,11 @@ func (w *podWorker) terminate(deletePod bool) {
 				klog.ErrorS(err, "deleting the stopped pod", "pod", w.key())
 			}
 			os.RemoveAll(w.dir)
+			if err := w.volumes.TearDown(); err != nil {
+				klog.ErrorS(err, "removing the pod's volumes", "pod", w.key())
+			}
+		} else {
+			w.volumes.Unmount()
 		}
 		if w.sandbox != nil {
 			if err := w.sandbox.Close(); err != nil {

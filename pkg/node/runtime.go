@@ -6,6 +6,7 @@ import (
 	"io"
 	"syscall"
 
+	"github.com/knd-dev/knd/pkg/node/volume"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -101,6 +102,8 @@ type ContainerConfig struct {
 	// PodUID labels the container with its pod.
 	PodUID         string
 	Stdout, Stderr io.Writer
+	// Mounts are the container's volumes, parents before children.
+	Mounts []volume.Mount
 	// MemoryLimit (bytes) and CPULimit (millicores) are 0 when unlimited.
 	MemoryLimit int64
 	CPULimit    int64

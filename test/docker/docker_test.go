@@ -223,3 +223,79 @@ func get(u string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// Volumes are the node agent's, bind-mounted into the engine's containers:
+// a ConfigMap read-only and kept up to date, a subPath, and an emptyDir
+// the pod's two containers share.
+func TestVolumesInContainers(t *testing.T) {
+	needServer(t)
+	importImage(t)
+	ctx := context.Background()
+	cs := knd.Clientset(t)
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"},
+		Data: map[string]string{"greeting": "hello", "app.conf": "level=info"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	shared := []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "mounts", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			Volumes: []corev1.Volume{
+				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}},
+				{Name: "shared", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			},
+			Containers: []corev1.Container{
+				{Name: "app", Image: testImage, Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+					VolumeMounts: append([]corev1.VolumeMount{{Name: "config", MountPath: "/config"},
+						{Name: "config", MountPath: "/etc/app.conf", SubPath: "app.conf"}}, shared...)},
+				{Name: "sidecar", Image: testImage, Env: []corev1.EnvVar{{Name: "PORT", Value: "8882"}}, VolumeMounts: shared},
+			},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "pod ready", func() (bool, string) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "mounts", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		pod = p
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(p.Status.ContainerStatuses)
+	})
+	ask := func(port int, path string) string {
+		t.Helper()
+		body, err := get(fmt.Sprintf("http://%s%s", net.JoinHostPort(pod.Status.PodIP, fmt.Sprint(port)), path))
+		if err != nil {
+			t.Fatalf("GET %s from the pod: %v", path, err)
+		}
+		return body
+	}
+	for path, want := range map[string]string{"/read?path=/config/greeting": "hello", "/read?path=/etc/app.conf": "level=info",
+		"/write?path=/config/x": "read-only file system", "/write?path=/shared/from-sidecar": "ok"} {
+		port := 8080
+		if strings.Contains(path, "sidecar") {
+			port = 8882
+		}
+		if got := ask(port, path); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
+	}
+	if got := ask(8080, "/read?path=/shared/from-sidecar"); got != "1" {
+		t.Errorf("the app reading what its sidecar wrote to their emptyDir: %q", got)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"},
+		Data: map[string]string{"greeting": "bonjour", "app.conf": "level=debug"}}, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "the ConfigMap's change shown", func() (bool, string) {
+		got := ask(8080, "/read?path=/config/greeting")
+		return got == "bonjour", got
+	})
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	dockerimage "github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
@@ -285,6 +286,9 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	}
 	hostConfig := &container.HostConfig{
 		Resources: container.Resources{Memory: cfg.MemoryLimit, NanoCPUs: cfg.CPULimit * 1_000_000},
+	}
+	for _, m := range cfg.Mounts {
+		hostConfig.Mounts = append(hostConfig.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	sb, inPod := cfg.Sandbox.(*podSandbox)
 	if inPod {

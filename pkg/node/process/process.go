@@ -9,6 +9,7 @@
 package process
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -213,6 +214,10 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	}
 	if sb, ok := cfg.Sandbox.(*podSandbox); ok {
 		err = p.startSandboxed(c, sb, cfg)
+	} else if len(cfg.Mounts) > 0 {
+		// Without a mount namespace of its own a container cannot have
+		// volumes mounted without changing the host's (or the image's) tree.
+		err = fmt.Errorf("volumes are mounted only in the pod sandbox (%s)", cmp.Or(p.unsandboxed, "a hostNetwork pod has none"))
 	} else {
 		err = c.startUnsandboxed(cfg)
 	}
@@ -228,6 +233,9 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 // namespaces, in the pod's network, as its user (see package sandbox).
 func (p *Provider) startSandboxed(c *container, sb *podSandbox, cfg node.ContainerConfig) error {
 	c.sandbox = sb
+	for _, m := range cfg.Mounts {
+		c.mounts = append(c.mounts, sandbox.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
 	c.user = cfg.Image.User
 	if cfg.User != "" {
 		c.user = cfg.User
@@ -304,6 +312,7 @@ type container struct {
 	waitOutput func() // the copying of its output (nil: cmd.Wait waits for it)
 	user       string
 	hostname   string
+	mounts     []sandbox.Mount
 }
 
 // cleanUp releases what a container held once it has stopped.

@@ -226,6 +226,13 @@ func (r *Reconciler) computeStatus(ctx context.Context, rev *servingv1.Revision,
 			case "CreateContainerConfigError", "CreateContainerError":
 				conds.MarkFalse(servingv1.ConditionContainerHealthy, w.Reason, "%s", w.Message)
 				return nil
+			case "ContainerCreating", "PodInitializing":
+				// A message says why the pod cannot start yet: a volume
+				// whose ConfigMap or Secret is missing, say.
+				if w.Message != "" {
+					conds.MarkFalse(servingv1.ConditionResourcesAvailable, w.Reason, "%s", w.Message)
+					return nil
+				}
 			}
 		}
 	}

@@ -52,7 +52,7 @@ func run() error {
 			return fmt.Errorf("joining the pod's network namespace: %w", err)
 		}
 	}
-	if err := enterRoot(spec.Rootfs, spec.Files); err != nil {
+	if err := enterRoot(spec.Rootfs, spec.Files, spec.Mounts); err != nil {
 		return err
 	}
 	if err := mountSystem(); err != nil {
@@ -102,8 +102,8 @@ func joinNetwork(path string) error {
 
 // enterRoot makes rootfs the process's root with pivot_root(2), leaving
 // nothing of the host's filesystem reachable (chroot(2) can be escaped),
-// with files (container path → host file) bind-mounted into it.
-func enterRoot(rootfs string, files map[string]string) error {
+// with files (container path → host file) and mounts bind-mounted into it.
+func enterRoot(rootfs string, files map[string]string, mounts []Mount) error {
 	// Nothing mounted here may reach knd's mount namespace.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -114,6 +114,11 @@ func enterRoot(rootfs string, files map[string]string) error {
 	for target, src := range files {
 		if err := bindFile(rootfs, src, target); err != nil {
 			return fmt.Errorf("mounting %s: %w", target, err)
+		}
+	}
+	for _, m := range mounts {
+		if err := bindMount(rootfs, m); err != nil {
+			return fmt.Errorf("mounting volume at %s: %w", m.Target, err)
 		}
 	}
 	if err := unix.Chdir(rootfs); err != nil {
@@ -232,6 +237,54 @@ func bindFile(rootfs, src, target string) error {
 	}
 	defer f.Close()
 	return unix.Mount(src, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), "", unix.MS_BIND, "")
+}
+
+// bindMount mounts m's host directory or file at its target in rootfs
+// (made if the image lacks it), read-only if asked, never with set-user-ID
+// programs or devices. As with bindFile, the target is opened inside
+// rootfs and the mount goes onto that open file; the mount is made
+// detached (open_tree), given its flags, then moved there, so it is never
+// writable at its target.
+func bindMount(rootfs string, m Mount) error {
+	st, err := os.Stat(m.Source)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rel := strings.TrimPrefix(path.Clean(m.Target), "/")
+	var target *os.File
+	if st.IsDir() {
+		if err := root.MkdirAll(rel, 0o755); err != nil {
+			return err
+		}
+		target, err = root.Open(rel)
+	} else {
+		if err := root.MkdirAll(path.Dir(rel), 0o755); err != nil {
+			return err
+		}
+		target, err = root.OpenFile(rel, os.O_RDONLY|os.O_CREATE, 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	tree, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return fmt.Errorf("open_tree: %w", err)
+	}
+	defer unix.Close(tree)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if m.ReadOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("mount_setattr: %w", err)
+	}
+	return unix.MoveMount(tree, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 }
 
 // defaultCaps are the capabilities containerd and Docker give a container

@@ -39,8 +39,16 @@ type Spec struct {
 	// Files are bind-mounted into the container: container path → host
 	// file (/etc/hosts, /etc/resolv.conf, /etc/hostname).
 	Files map[string]string
+	// Mounts are the container's volumes, parents first.
+	Mounts []Mount
 	// NetNS is the network namespace to join ("": stay in the host's).
 	NetNS string
+}
+
+// Mount is a host directory or file bind-mounted into the container.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
 }
 
 // Starter starts sandboxed processes. It keeps a few inits started ahead,

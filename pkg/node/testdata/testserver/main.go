@@ -2,6 +2,7 @@
 // on $PORT whose behaviour is switched by environment variables.
 //
 //	testserver true|false  exit 0 or 1 at once (for exec probes)
+//	testserver symlink T L  make L a symlink to T, and exit
 //	EXIT_CODE=N       exit with N right after start (before listening)
 //	IGNORE_SIGTERM=1  keep running on SIGTERM (so the agent must SIGKILL)
 //	ALLOC_MB=N        allocate and touch N MiB at start
@@ -22,6 +23,7 @@
 // GET /id          "uid=U gid=G groups=[...]" of the process
 // GET /read?path=P    the file P, or the error reading it
 // GET /write?path=P   writes "1" to P: "ok" or the error
+// GET /stat?path=P    "MODE UID GID" of P (symlinks followed), or the error
 // GET /dial?addr=A    "ok" if a TCP connection to A opens within 1 s, else the error
 // GET /fetch?url=U    the body of GET U, or the error
 // GET /escape?path=P  tries the known ways out of a chroot to read P (outside
@@ -48,7 +50,14 @@ import (
 
 func main() {
 	if len(os.Args) > 1 {
-		if os.Args[1] == "true" {
+		switch {
+		case os.Args[1] == "true":
+			os.Exit(0)
+		case os.Args[1] == "symlink" && len(os.Args) == 4:
+			if err := os.Symlink(os.Args[2], os.Args[3]); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 			os.Exit(0)
 		}
 		os.Exit(1)

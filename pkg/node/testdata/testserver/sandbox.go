@@ -33,6 +33,15 @@ func sandboxProbes(mux *http.ServeMux) {
 		}
 		fmt.Fprint(w, "ok")
 	})
+	mux.HandleFunc("/stat", func(w http.ResponseWriter, r *http.Request) {
+		fi, err := os.Stat(r.URL.Query().Get("path"))
+		if err != nil {
+			fmt.Fprint(w, err)
+			return
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		fmt.Fprintf(w, "%v %d %d", fi.Mode(), st.Uid, st.Gid)
+	})
 	mux.HandleFunc("/dial", func(w http.ResponseWriter, r *http.Request) {
 		c, err := net.DialTimeout("tcp", r.URL.Query().Get("addr"), time.Second)
 		if err != nil {
