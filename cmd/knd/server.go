@@ -26,6 +26,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node"
 	"github.com/knd-dev/knd/pkg/node/docker"
 	"github.com/knd-dev/knd/pkg/node/image"
+	"github.com/knd-dev/knd/pkg/node/localpath"
 	"github.com/knd-dev/knd/pkg/node/process"
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	"github.com/knd-dev/knd/pkg/node/volume"
@@ -165,6 +166,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	// Claims of the default StorageClass get directories under the data dir.
+	go func() {
+		if err := localpath.Run(sysCtx, client, filepath.Join(o.dataDir, "storage")); err != nil {
+			fmt.Printf("note: persistent volume claims are not provisioned: %v\n", err)
+		}
+	}()
 	agentReady, agentDone := make(chan struct{}), make(chan error, 1)
 	// Pods stop before the control plane does (deferred cp.Stop).
 	agentCtx, stopAgent := context.WithCancel(context.Background())

@@ -220,6 +220,12 @@ func (c *ControlPlane) controllerManagerArgs() []string {
 			"serviceaccount-controller",
 			"pod-garbage-collector-controller",
 			"root-ca-certificate-publisher-controller",
+			// PersistentVolumeClaims: binding (knd's local-path
+			// provisioner makes the volumes), and the finalizers that keep
+			// a claim or volume in use from going.
+			"persistentvolume-binder-controller",
+			"persistentvolume-protection-controller",
+			"persistentvolumeclaim-protection-controller",
 		}, ","),
 	}
 }

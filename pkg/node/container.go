@@ -202,6 +202,9 @@ func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.Co
 	if q, ok := r.spec.Resources.Limits[corev1.ResourceCPU]; ok {
 		cfg.CPULimit = q.MilliValue()
 	}
+	// The API server defaults a request to the limit.
+	request := r.spec.Resources.Requests[corev1.ResourceCPU]
+	cfg.CPUShares = CPUShares(request.MilliValue())
 	startedAt := metav1.Now()
 	runDone := make(chan struct{})
 	c, err := w.agent.opts.Provider.Start(ctx, cfg)

@@ -107,6 +107,16 @@ type ContainerConfig struct {
 	// MemoryLimit (bytes) and CPULimit (millicores) are 0 when unlimited.
 	MemoryLimit int64
 	CPULimit    int64
+	// CPUShares is the container's weight against the node's other
+	// containers (cgroup v1 cpu.shares), from its CPU request.
+	CPUShares uint64
+}
+
+// CPUShares are cgroup v1 cpu.shares for a CPU request (millicores), as
+// the kubelet computes them: 1024 a CPU, at least 2 (no request is 2).
+func CPUShares(milliCPU int64) uint64 {
+	const minShares, maxShares = 2, 262144
+	return uint64(min(max(milliCPU*1024/1000, minShares), maxShares))
 }
 
 // Container is a started container.

@@ -299,3 +299,51 @@ func TestVolumesInContainers(t *testing.T) {
 		return got == "bonjour", got
 	})
 }
+
+// A container's limits and CPU request show in its cgroups, read-only.
+func TestLimitsVisibleInContainers(t *testing.T) {
+	needServer(t)
+	importImage(t)
+	ctx := context.Background()
+	cs := knd.Clientset(t)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "limited", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: testImage,
+			Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+			Resources: corev1.ResourceRequirements{
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi"), corev1.ResourceCPU: resource.MustParse("500m")},
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("125m")},
+			}}}},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "pod ready", func() (bool, string) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "limited", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		pod = p
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(p.Status.ContainerStatuses)
+	})
+	files := map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "67108864", "/sys/fs/cgroup/cpu/cpu.shares": "128",
+		"/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "50000"}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		files = map[string]string{"/sys/fs/cgroup/memory.max": "67108864", "/sys/fs/cgroup/cpu.weight": "5", "/sys/fs/cgroup/cpu.max": "50000 100000"}
+	}
+	for file, want := range files {
+		got, err := get(fmt.Sprintf("http://%s/read?path=%s", net.JoinHostPort(pod.Status.PodIP, "8080"), url.QueryEscape(file)))
+		if err != nil || strings.TrimSpace(got) != want {
+			t.Errorf("%s: %q %v, want %q", file, got, err, want)
+		}
+		got, err = get(fmt.Sprintf("http://%s/write?path=%s", net.JoinHostPort(pod.Status.PodIP, "8080"), url.QueryEscape(file)))
+		if err != nil || !strings.Contains(got, "read-only file system") {
+			t.Errorf("writing %s: %q %v, want read-only", file, got, err)
+		}
+	}
+}

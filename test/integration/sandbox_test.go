@@ -13,6 +13,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -152,4 +153,44 @@ func hostOnPodNetwork(t *testing.T, pod *corev1.Pod) string {
 	}
 	t.Fatal("no nameserver in the pod's /etc/resolv.conf")
 	return ""
+}
+
+// cgroupFiles are where a container reads its memory limit, CPU weight
+// and CPU quota, and what they hold for a 64Mi limit, a 125m request and
+// a 500m limit: cgroup v2's files when the host has only v2, else v1's.
+func cgroupFiles() map[string]string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return map[string]string{"/sys/fs/cgroup/memory.max": "67108864", "/sys/fs/cgroup/cpu.weight": "5",
+			"/sys/fs/cgroup/cpu.max": "50000 100000"}
+	}
+	return map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "67108864", "/sys/fs/cgroup/cpu/cpu.shares": "128",
+		"/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "50000"}
+}
+
+// A container sees its own cgroups, read-only, at /sys/fs/cgroup: its
+// limits, and its CPU request as the kubelet's shares (weight).
+func TestLimitsVisibleInside(t *testing.T) {
+	sandboxedServer(t)
+	importTestServer(t)
+	ns := namespace(t, "sandbox-limits")
+	pod := testPod("limited", nil, func(p *corev1.Pod) {
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi"), corev1.ResourceCPU: resource.MustParse("500m")},
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("125m")},
+		}
+	})
+	cs := knd.Clientset(t)
+	if _, err := cs.CoreV1().Pods(ns).Create(testContext(t), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "pod ready", func() (bool, string) { return len(readyPods(t, ns, "app=limited")) == 1, "" })
+	p := readyPods(t, ns, "app=limited")[0]
+	for file, want := range cgroupFiles() {
+		if got := strings.TrimSpace(readIn(t, &p, file)); got != want {
+			t.Errorf("%s: %q, want %q", file, got, want)
+		}
+		if got := ask(t, &p, "/write?path="+url.QueryEscape(file)); !strings.Contains(got, "read-only file system") {
+			t.Errorf("writing %s: %q, want read-only", file, got)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -243,5 +245,94 @@ func TestSubPathEscapeRefused(t *testing.T) {
 		w := p.Status.ContainerStatuses[0].State.Waiting
 		return w.Reason == "CreateContainerConfigError" &&
 			strings.HasPrefix(w.Message, `failed to prepare subPath for volumeMount "data" of container "app"`), fmt.Sprintf("%+v", w)
+	})
+}
+
+// A claim without a class gets the default local-path one and a directory
+// under the data dir; what one pod writes there the next reads; the claim
+// stays while a pod uses it; deleting it releases the directory; its
+// namespace deletes cleanly.
+func TestPersistentVolumeClaims(t *testing.T) {
+	sandboxedServer(t)
+	importTestServer(t)
+	ns := namespace(t, "volumes-pvc")
+	cs := knd.Clientset(t)
+	ctx := testContext(t)
+	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var pvc *corev1.PersistentVolumeClaim
+	poll(t, time.Minute, "claim bound", func() (bool, string) {
+		var err error
+		pvc, err = cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{})
+		return err == nil && pvc.Status.Phase == corev1.ClaimBound, fmt.Sprint(err, pvc.Status)
+	})
+	if got := ptr.Deref(pvc.Spec.StorageClassName, ""); got != "local-path" {
+		t.Errorf("storage class %q, want the default local-path", got)
+	}
+	pv, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil || pv.Spec.HostPath == nil || !strings.HasPrefix(pv.Spec.HostPath.Path, knd.DataDir+"/storage/pvc-") ||
+		pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
+		t.Fatalf("volume: %v %+v", err, pv)
+	}
+	dir := pv.Spec.HostPath.Path
+
+	run := func(name string) corev1.Pod {
+		t.Helper()
+		pod := testPod(name, nil, func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+			// Not root: the directory is writable by any of the pod's users.
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000)}
+		})
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, time.Minute, name+" ready", func() (bool, string) { return len(readyPods(t, ns, "app="+name)) == 1, "" })
+		return readyPods(t, ns, "app="+name)[0]
+	}
+	first := run("writer")
+	if got := ask(t, &first, "/write?path=/data/kept"); got != "ok" {
+		t.Fatalf("writing the claim: %q", got)
+	}
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, "writer", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	second := run("reader")
+	if got := readIn(t, &second, "/data/kept"); got != "1" {
+		t.Errorf("the next pod reads %q, want what the first wrote", got)
+	}
+
+	// In use, the claim waits for its pod before it goes.
+	if err := cs.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, "data", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the protection controller has had its chance to let it go
+	if got, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{}); err != nil || got.DeletionTimestamp == nil {
+		t.Fatalf("a claim in use: %v %+v, want it terminating", err, got)
+	}
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, "reader", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "claim, volume and directory gone", func() (bool, string) {
+		_, errClaim := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{})
+		_, errVol := cs.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
+		_, errDir := os.Stat(dir)
+		return apierrors.IsNotFound(errClaim) && apierrors.IsNotFound(errVol) && os.IsNotExist(errDir), fmt.Sprint(errClaim, errVol, errDir)
+	})
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "namespace gone", func() (bool, string) {
+		n, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if err != nil {
+			return apierrors.IsNotFound(err), err.Error()
+		}
+		return false, fmt.Sprint(n.Status.Conditions)
 	})
 }

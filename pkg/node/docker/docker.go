@@ -285,7 +285,7 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		Labels: map[string]string{managedLabel: p.node, podUIDLabel: cfg.PodUID},
 	}
 	hostConfig := &container.HostConfig{
-		Resources: container.Resources{Memory: cfg.MemoryLimit, NanoCPUs: cfg.CPULimit * 1_000_000},
+		Resources: container.Resources{Memory: cfg.MemoryLimit, NanoCPUs: cfg.CPULimit * 1_000_000, CPUShares: int64(cfg.CPUShares)},
 	}
 	for _, m := range cfg.Mounts {
 		hostConfig.Mounts = append(hostConfig.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/knd-dev/knd/pkg/node/process/sandbox"
 )
 
 // cgroupRoot is where cgroups are mounted: the v1 controllers in
@@ -24,28 +26,56 @@ type cgroups struct {
 	// parent is the directory the containers' cgroups go in, per v1
 	// controller ("memory", "cpu"), or under "" for v2.
 	parent map[string]string
+	// hierarchies are the v1 hierarchies of those controllers, as mounted
+	// ("memory", "cpu,cpuacct").
+	hierarchies []string
 }
 
 // detectCgroups finds writable cgroups for limits: cgroup v2 when it is the
 // only hierarchy (preparing knd's cgroup to hold containers, see setUpV2),
-// else cgroup v1's memory and cpu controllers. Nil when neither works.
+// else cgroup v1's memory and cpu controllers. Containers' cgroups go in a
+// child "kubepods", as the kubelet's do, so that all pods together weigh
+// as much as knd against each other, whatever each pod's weight. Nil when
+// neither works.
 func detectCgroups() *cgroups {
 	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err == nil {
 		dir, err := setUpV2()
 		if err != nil {
 			return nil
 		}
-		return &cgroups{v2: true, parent: map[string]string{"": dir}}
+		pods, err := podsCgroup(dir, true)
+		if err != nil {
+			return nil
+		}
+		return &cgroups{v2: true, parent: map[string]string{"": pods}}
 	}
 	cg := &cgroups{parent: map[string]string{}}
 	for _, c := range []string{"memory", "cpu"} {
-		dir, err := ownCgroupV1(c)
+		dir, hierarchy, err := ownCgroupV1(c)
 		if err != nil || !writable(filepath.Join(dir, "cgroup.procs")) {
 			return nil
 		}
-		cg.parent[c] = dir
+		cg.hierarchies = append(cg.hierarchies, hierarchy)
+		if cg.parent[c], err = podsCgroup(dir, false); err != nil {
+			return nil
+		}
 	}
 	return cg
+}
+
+// podsCgroup makes the cgroup that holds the containers' under parent;
+// on v2 it hands the memory and cpu controllers on to them.
+func podsCgroup(parent string, v2 bool) (string, error) {
+	dir := filepath.Join(parent, "kubepods")
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	if v2 {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 func writable(path string) bool {
@@ -57,12 +87,16 @@ func writable(path string) bool {
 	return true
 }
 
-// ownCgroupV1 is the directory of knd's own cgroup in a v1 controller.
-func ownCgroupV1(controller string) (string, error) {
-	var dir string
-	err := eachOwnCgroup(func(controllers []string, path string) {
+// ownCgroupV1 is the directory of knd's own cgroup in a v1 controller, and
+// the controllers of that hierarchy ("cpu,cpuacct").
+func ownCgroupV1(controller string) (dir, hierarchy string, err error) {
+	err = eachOwnCgroup(func(controllers []string, path string) {
 		if slices.Contains(controllers, controller) {
-			dir = filepath.Join(cgroupRoot, controller, path)
+			hierarchy = strings.Join(controllers, ",")
+			dir = filepath.Join(cgroupRoot, hierarchy, path)
+			if _, err := os.Stat(dir); err != nil {
+				dir = filepath.Join(cgroupRoot, controller, path)
+			}
 			if _, err := os.Stat(dir); err != nil {
 				// Inside a container the path is relative to its own mount.
 				dir = filepath.Join(cgroupRoot, controller)
@@ -72,7 +106,7 @@ func ownCgroupV1(controller string) (string, error) {
 	if err == nil && dir == "" {
 		err = fmt.Errorf("no cgroup v1 %s controller", controller)
 	}
-	return dir, err
+	return dir, hierarchy, err
 }
 
 // eachOwnCgroup calls fn with each line of /proc/self/cgroup:
@@ -173,8 +207,8 @@ type cgroup struct {
 }
 
 // newCgroup creates the container's cgroups with memory (bytes) and CPU
-// (millicores) limits; 0 means no limit.
-func (cgs *cgroups) newCgroup(name string, memory, milliCPU int64) (*cgroup, error) {
+// (millicores) limits, 0 meaning none, and its CPU weight (as v1 shares).
+func (cgs *cgroups) newCgroup(name string, memory, milliCPU int64, shares uint64) (*cgroup, error) {
 	cg := &cgroup{}
 	mk := func(parent string, files [][2]string) (string, error) {
 		dir := filepath.Join(parent, "knd-"+name)
@@ -193,7 +227,8 @@ func (cgs *cgroups) newCgroup(name string, memory, milliCPU int64) (*cgroup, err
 	// A period of 100 ms; the quota is the CPU time per period.
 	quota := strconv.FormatInt(max(milliCPU*100, 1000), 10)
 	if cgs.v2 {
-		var files [][2]string
+		// cpu.weight from shares, as runc and the kubelet convert them.
+		files := [][2]string{{"cpu.weight", strconv.FormatUint(1+((shares-2)*9999)/262142, 10)}}
 		if memory > 0 {
 			files = append(files, [2]string{"memory.max", strconv.FormatInt(memory, 10)})
 		}
@@ -207,19 +242,32 @@ func (cgs *cgroups) newCgroup(name string, memory, milliCPU int64) (*cgroup, err
 		cg.oomFile = filepath.Join(dir, "memory.events")
 		return cg, nil
 	}
+	var memFiles [][2]string
 	if memory > 0 {
-		dir, err := mk(cgs.parent["memory"], [][2]string{{"memory.limit_in_bytes", strconv.FormatInt(memory, 10)}})
-		if err != nil {
-			return nil, err
-		}
-		cg.oomFile = filepath.Join(dir, "memory.oom_control")
+		memFiles = append(memFiles, [2]string{"memory.limit_in_bytes", strconv.FormatInt(memory, 10)})
 	}
+	dir, err := mk(cgs.parent["memory"], memFiles)
+	if err != nil {
+		return nil, err
+	}
+	cg.oomFile = filepath.Join(dir, "memory.oom_control")
+	cpuFiles := [][2]string{{"cpu.shares", strconv.FormatUint(shares, 10)}}
 	if milliCPU > 0 {
-		if _, err := mk(cgs.parent["cpu"], [][2]string{{"cpu.cfs_period_us", "100000"}, {"cpu.cfs_quota_us", quota}}); err != nil {
-			return nil, err
-		}
+		cpuFiles = append(cpuFiles, [2]string{"cpu.cfs_period_us", "100000"}, [2]string{"cpu.cfs_quota_us", quota})
+	}
+	if _, err := mk(cgs.parent["cpu"], cpuFiles); err != nil {
+		return nil, err
 	}
 	return cg, nil
+}
+
+// view is how the container sees its cgroups: the v1 hierarchies it is
+// in, or cgroup v2.
+func (cgs *cgroups) view() sandbox.Cgroups {
+	if cgs.v2 {
+		return sandbox.Cgroups{V2: true}
+	}
+	return sandbox.Cgroups{V1: cgs.hierarchies}
 }
 
 // add moves a process into the container's cgroups.

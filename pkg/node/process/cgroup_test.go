@@ -13,7 +13,7 @@ import (
 func TestCgroupV2Files(t *testing.T) {
 	parent := t.TempDir()
 	cgs := &cgroups{v2: true, parent: map[string]string{"": parent}}
-	cg, err := cgs.newCgroup("ns_pod_c_0", 64<<20, 500)
+	cg, err := cgs.newCgroup("ns_pod_c_0", 64<<20, 500, 512)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,8 @@ type Provider struct {
 	// isolate is true when unsandboxed processes get a changed root and
 	// namespaces (as root).
 	isolate bool
-	// cgroups is where containers with limits get their cgroups; nil when
-	// limits are not enforced.
+	// cgroups is where containers get their cgroups; nil when limits are
+	// not enforced.
 	cgroups *cgroups
 
 	mu     sync.Mutex
@@ -207,12 +207,16 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	c := &container{id: cfg.Name, root: root, env: cfg.Env, wd: wd, isolate: p.isolate, done: make(chan struct{}),
 		hostname: cfg.Hostname, starter: p.starter}
 	var err error
-	if p.cgroups != nil && (cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
-		if c.cgroup, err = p.cgroups.newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit); err != nil {
+	sb, sandboxed := cfg.Sandbox.(*podSandbox)
+	// A sandboxed container always has cgroups of its own, which it sees
+	// as its /sys/fs/cgroup; an unsandboxed one only to be limited.
+	if p.cgroups != nil && (sandboxed || cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
+		if c.cgroup, err = p.cgroups.newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit, cfg.CPUShares); err != nil {
 			return nil, fmt.Errorf("setting resource limits: %w", err)
 		}
+		c.cgroupView = p.cgroups.view()
 	}
-	if sb, ok := cfg.Sandbox.(*podSandbox); ok {
+	if sandboxed {
 		err = p.startSandboxed(c, sb, cfg)
 	} else if len(cfg.Mounts) > 0 {
 		// Without a mount namespace of its own a container cannot have
@@ -301,7 +305,7 @@ type container struct {
 	wd      string
 	isolate bool
 	cmd     *exec.Cmd
-	cgroup  *cgroup // nil without limits
+	cgroup  *cgroup // nil without limits (unsandboxed) or cgroups
 	done    chan struct{}
 	exit    node.ExitStatus
 
@@ -313,6 +317,7 @@ type container struct {
 	user       string
 	hostname   string
 	mounts     []sandbox.Mount
+	cgroupView sandbox.Cgroups
 }
 
 // cleanUp releases what a container held once it has stopped.
@@ -441,8 +446,13 @@ func (c *container) Exec(ctx context.Context, argv []string) (int, []byte, error
 	var cmd *exec.Cmd
 	wait := func() error { return cmd.Wait() }
 	if c.sandbox != nil {
-		// The same sandbox as the container's, in a PID namespace of its own.
-		proc, err := c.starter.Start(c.sandboxSpec(argv), out, out, c.sandbox.net.NS, nil)
+		// The same sandbox and cgroups as the container's, in a PID
+		// namespace of its own.
+		var join func(int) error
+		if c.cgroup != nil {
+			join = c.cgroup.add
+		}
+		proc, err := c.starter.Start(c.sandboxSpec(argv), out, out, c.sandbox.net.NS, join)
 		if err != nil {
 			return -1, out.buf, err
 		}

@@ -138,5 +138,5 @@ func removeContainerRoots(dir string) {
 // sandboxSpec is what the sandbox init needs to run argv in the container.
 func (c *container) sandboxSpec(argv []string) sandbox.Spec {
 	return sandbox.Spec{Rootfs: c.croot.merged, Argv: argv, Env: c.env, Dir: c.wd, User: c.user,
-		Hostname: c.hostname, Files: c.sandbox.files, Mounts: c.mounts}
+		Hostname: c.hostname, Files: c.sandbox.files, Mounts: c.mounts, Cgroups: c.cgroupView}
 }

@@ -3,7 +3,7 @@
 // directory, or a tmpfs for medium Memory), configMap, secret, downwardAPI
 // and projected volumes (service-account tokens from the TokenRequest API)
 // are made before a pod's containers start and kept up to date while it
-// runs.
+// runs; a persistentVolumeClaim is its bound volume's directory.
 package volume
 
 import (
@@ -135,7 +135,8 @@ type Pod struct {
 type kind int
 
 const (
-	writable kind = iota // emptyDir
+	writable kind = iota // emptyDir, persistentVolumeClaim
+	readOnly             // persistentVolumeClaim with readOnly
 	apiData              // configMap, secret, downwardAPI, projected: read-only, rewritten as a whole
 )
 
@@ -194,8 +195,46 @@ func (p *Pod) sync(ctx context.Context, pod *corev1.Pod, v corev1.Volume) error 
 			return err
 		}
 		return p.write(v.Name, "kubernetes.io~projected", files)
+	case v.PersistentVolumeClaim != nil:
+		return p.claim(ctx, pod.Namespace, v.Name, v.PersistentVolumeClaim)
 	}
 	return fmt.Errorf("knd does not support this volume's type")
+}
+
+// claim mounts the directory of the claim's bound volume: a hostPath or
+// local PersistentVolume (the local-path provisioner's are hostPath).
+func (p *Pod) claim(ctx context.Context, ns, name string, src *corev1.PersistentVolumeClaimVolumeSource) error {
+	pvc, err := p.root.cfg.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, src.ClaimName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("persistentvolumeclaim %q not found", src.ClaimName)
+	}
+	if err != nil {
+		return err
+	}
+	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
+		return fmt.Errorf("persistentvolumeclaim %q is not bound", src.ClaimName)
+	}
+	pv, err := p.root.cfg.Client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	var dir string
+	switch {
+	case pv.Spec.HostPath != nil:
+		dir = pv.Spec.HostPath.Path
+	case pv.Spec.Local != nil:
+		dir = pv.Spec.Local.Path
+	default:
+		return fmt.Errorf("persistent volume %q is neither hostPath nor local, the kinds knd mounts", pv.Name)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return err
+	}
+	p.paths[name], p.kinds[name] = dir, writable
+	if src.ReadOnly {
+		p.kinds[name] = readOnly
+	}
+	return nil
 }
 
 func (p *Pod) emptyDir(name string, src *corev1.EmptyDirVolumeSource) error {
@@ -406,7 +445,7 @@ func (p *Pod) Mounts(c *corev1.Container) ([]Mount, error) {
 			}
 			src = resolved
 		}
-		mounts = append(mounts, Mount{Source: src, Target: vm.MountPath, ReadOnly: vm.ReadOnly || p.kinds[vm.Name] == apiData})
+		mounts = append(mounts, Mount{Source: src, Target: vm.MountPath, ReadOnly: vm.ReadOnly || p.kinds[vm.Name] != writable})
 	}
 	// Parents before children, whatever order they were listed in.
 	slices.SortStableFunc(mounts, func(a, b Mount) int {

@@ -47,6 +47,13 @@ func run() error {
 	}
 	unix.CloseOnExec(errFd)
 	unix.Close(specFd)
+	// knd moved the process into its cgroups before sending the spec:
+	// they become the root of its cgroup namespace.
+	if spec.Cgroups.set() {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("cgroup namespace: %w", err)
+		}
+	}
 	if spec.NetNS != "" {
 		if err := joinNetwork(spec.NetNS); err != nil {
 			return fmt.Errorf("joining the pod's network namespace: %w", err)
@@ -56,6 +63,9 @@ func run() error {
 		return err
 	}
 	if err := mountSystem(); err != nil {
+		return err
+	}
+	if err := mountCgroups(spec.Cgroups); err != nil {
 		return err
 	}
 	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
@@ -191,6 +201,44 @@ func mountSystem() error {
 		}
 	}
 	return nil
+}
+
+// mountCgroups mounts the process's own cgroups read-only at
+// /sys/fs/cgroup, as a container runtime does: cgroup v2 itself, or a
+// tmpfs with a directory per v1 hierarchy ("cpu,cpuacct", with a link
+// named after each of its controllers).
+func mountCgroups(c Cgroups) error {
+	const dir = "/sys/fs/cgroup"
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY
+	if c.V2 {
+		if err := unix.Mount("cgroup2", dir, "cgroup2", flags, ""); err != nil {
+			return fmt.Errorf("mounting %s: %w", dir, err)
+		}
+		return nil
+	}
+	if len(c.V1) == 0 {
+		return nil
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", flags&^unix.MS_RDONLY, "mode=755,size=64k"); err != nil {
+		return fmt.Errorf("mounting %s: %w", dir, err)
+	}
+	for _, h := range c.V1 {
+		p := path.Join(dir, h)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("cgroup", p, "cgroup", flags, h); err != nil {
+			return fmt.Errorf("mounting %s: %w", p, err)
+		}
+		if controllers := strings.Split(h, ","); len(controllers) > 1 {
+			for _, c := range controllers {
+				if err := os.Symlink(h, path.Join(dir, c)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return unix.Mount("", dir, "", unix.MS_REMOUNT|flags, "")
 }
 
 func readOnly(p string) error {

@@ -41,6 +41,9 @@ type Spec struct {
 	Files map[string]string
 	// Mounts are the container's volumes, parents first.
 	Mounts []Mount
+	// Cgroups, when set, are the cgroups the process was moved into
+	// before it got the spec: it sees them, read-only, as /sys/fs/cgroup.
+	Cgroups Cgroups
 	// NetNS is the network namespace to join ("": stay in the host's).
 	NetNS string
 }
@@ -50,6 +53,15 @@ type Mount struct {
 	Source, Target string
 	ReadOnly       bool
 }
+
+// Cgroups are the hierarchies a process sees: cgroup v2, or the v1
+// hierarchies named by their controllers ("memory", "cpu,cpuacct").
+type Cgroups struct {
+	V2 bool     `json:",omitempty"`
+	V1 []string `json:",omitempty"`
+}
+
+func (c Cgroups) set() bool { return c.V2 || len(c.V1) > 0 }
 
 // Starter starts sandboxed processes. It keeps a few inits started ahead,
 // each through its exec and its Go runtime's start and waiting for a
