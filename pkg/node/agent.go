@@ -141,6 +141,22 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 		return err
 	}
 
+	// Pods no node runs yet: their service-account tokens are asked for
+	// while the scheduler places them, so a pod bound here need not wait.
+	pending := informers.NewSharedInformerFactoryWithOptions(a.opts.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
+		}))
+	if _, err := pending.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok && pod.DeletionTimestamp == nil {
+				a.volumes.Prefetch(ctx, pod)
+			}
+		},
+	}); err != nil {
+		return err
+	}
+
 	factory := informers.NewSharedInformerFactoryWithOptions(a.opts.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.opts.NodeName).String()
@@ -163,6 +179,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	informerCtx, stopInformer := context.WithCancel(context.Background())
 	sources.Start(informerCtx.Done())
 	sources.WaitForCacheSync(ctx.Done())
+	pending.Start(informerCtx.Done())
 	factory.Start(informerCtx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	if ready != nil {
@@ -176,6 +193,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	stopInformer()
 	factory.Shutdown()
 	sources.Shutdown()
+	pending.Shutdown()
 	a.stopAll()
 	// The provider's resources (a pod network, an engine connection) go
 	// once no pod is left.

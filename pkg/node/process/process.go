@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/process/initbin"
 	"github.com/knd-dev/knd/pkg/node/process/podnet"
 	"github.com/knd-dev/knd/pkg/node/process/sandbox"
+	"github.com/knd-dev/knd/pkg/node/volume"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -218,9 +220,11 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	}
 	if sandboxed {
 		err = p.startSandboxed(c, sb, cfg)
-	} else if len(cfg.Mounts) > 0 {
+	} else if asked := slices.DeleteFunc(slices.Clone(cfg.Mounts), func(m volume.Mount) bool { return m.APIAccess }); len(asked) > 0 {
 		// Without a mount namespace of its own a container cannot have
-		// volumes mounted without changing the host's (or the image's) tree.
+		// volumes mounted without changing the host's (or the image's)
+		// tree. The API access volume every pod gets is left out: the pod
+		// did not ask for it.
 		err = fmt.Errorf("volumes are mounted only in the pod sandbox (%s)", cmp.Or(p.unsandboxed, "a hostNetwork pod has none"))
 	} else {
 		err = c.startUnsandboxed(cfg)

@@ -17,6 +17,7 @@ import (
 	"github.com/knd-dev/knd/pkg/node/image"
 	"github.com/knd-dev/knd/pkg/node/nodetest"
 	"github.com/knd-dev/knd/pkg/node/process"
+	"github.com/knd-dev/knd/pkg/node/volume"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -208,5 +209,33 @@ func TestPullPolicyNever(t *testing.T) {
 	}
 	if _, err := p.PullImage(context.Background(), "example.com/absent:v1", corev1.PullNever); !errors.Is(err, node.ErrNeverPull) {
 		t.Errorf("an absent image under Never: %v, want ErrNeverPull", err)
+	}
+}
+
+// Without the sandbox a container cannot have volumes mounted: a pod that
+// asks for one is refused with the reason, while the API access volume
+// every pod gets from ServiceAccount admission is left out, so pods still
+// run (every revision's pod has it).
+func TestUnsandboxedVolumes(t *testing.T) {
+	p, img := setup(t)
+	start := func(name string, m volume.Mount) error {
+		c, err := p.Start(context.Background(), node.ContainerConfig{
+			Name: name, Image: img, Argv: img.Entrypoint, Port: nodetest.FreePort(t),
+			Env: []string{"PORT=" + fmt.Sprint(nodetest.FreePort(t))}, Stdout: io.Discard, Stderr: io.Discard,
+			Mounts: []volume.Mount{m},
+		})
+		if err == nil {
+			c.Signal(syscall.SIGKILL)
+			<-c.Done()
+		}
+		return err
+	}
+	dir := t.TempDir()
+	if err := start("t_api_access", volume.Mount{Source: dir, Target: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true, APIAccess: true}); err != nil {
+		t.Errorf("a pod with only the API access volume: %v", err)
+	}
+	err := start("t_volume", volume.Mount{Source: dir, Target: "/data"})
+	if err == nil || err.Error() != "volumes are mounted only in the pod sandbox (--sandbox=false)" {
+		t.Errorf("a pod with a volume: %v, want refused with the reason", err)
 	}
 }

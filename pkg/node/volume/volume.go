@@ -17,11 +17,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,7 +33,13 @@ type Mount struct {
 	// Source is the host directory or file; Target the path in the container.
 	Source, Target string
 	ReadOnly       bool
+	// APIAccess marks the volume the API server's ServiceAccount admission
+	// adds to every pod (kube-api-access-*): the pod asked for nothing.
+	APIAccess bool
 }
+
+// apiAccessPrefix names the volume ServiceAccount admission adds.
+const apiAccessPrefix = "kube-api-access-"
 
 // Config says where a node's volumes live and come from.
 type Config struct {
@@ -56,11 +60,14 @@ type Root struct {
 	cfg Config
 	// canMount is true as root: memory volumes are tmpfs mounts.
 	canMount bool
+
+	mu         sync.Mutex
+	prefetched map[types.UID]*prefetch
 }
 
 // NewRoot keeps pods' volumes under cfg.Dir (see PrepareDir).
 func NewRoot(cfg Config) (*Root, error) {
-	r := &Root{cfg: cfg, canMount: os.Geteuid() == 0}
+	r := &Root{cfg: cfg, canMount: os.Geteuid() == 0, prefetched: map[types.UID]*prefetch{}}
 	if err := PrepareDir(cfg.Dir); err != nil {
 		return nil, err
 	}
@@ -139,12 +146,6 @@ const (
 	readOnly             // persistentVolumeClaim with readOnly
 	apiData              // configMap, secret, downwardAPI, projected: read-only, rewritten as a whole
 )
-
-// token is a service-account token and when to ask for a new one.
-type token struct {
-	data      []byte
-	refreshAt time.Time
-}
 
 // Pod returns the volumes of the pod with uid (nothing is made until Sync).
 func (r *Root) Pod(uid types.UID) *Pod {
@@ -399,33 +400,6 @@ func (p *Pod) projected(ctx context.Context, pod *corev1.Pod, name string, src *
 	return files, nil
 }
 
-// token is the pod's service-account token for src, asked for with the
-// TokenRequest API as the kubelet does (bound to the pod, so it ends with
-// it) and asked for again after 80% of its lifetime.
-func (p *Pod) token(ctx context.Context, pod *corev1.Pod, volume string, src *corev1.ServiceAccountTokenProjection) (*token, error) {
-	key := volume + "/" + src.Path
-	if t := p.tokens[key]; t != nil && time.Now().Before(t.refreshAt) {
-		return t, nil
-	}
-	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-		ExpirationSeconds: src.ExpirationSeconds,
-		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
-	}}
-	if src.Audience != "" {
-		req.Spec.Audiences = []string{src.Audience}
-	}
-	sa := cmp.Or(pod.Spec.ServiceAccountName, "default")
-	now := time.Now()
-	tr, err := p.root.cfg.Client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("failed to fetch token: %w", err)
-	}
-	life := tr.Status.ExpirationTimestamp.Sub(now)
-	t := &token{data: []byte(tr.Status.Token), refreshAt: now.Add(life * 8 / 10)}
-	p.tokens[key] = t
-	return t, nil
-}
-
 // Mounts are c's volume mounts on the host. A subPath is resolved inside
 // its volume (made as a directory when a writable volume lacks it); one
 // that leads out of the volume is refused, as the kubelet refuses it.
@@ -445,7 +419,8 @@ func (p *Pod) Mounts(c *corev1.Container) ([]Mount, error) {
 			}
 			src = resolved
 		}
-		mounts = append(mounts, Mount{Source: src, Target: vm.MountPath, ReadOnly: vm.ReadOnly || p.kinds[vm.Name] != writable})
+		mounts = append(mounts, Mount{Source: src, Target: vm.MountPath, ReadOnly: vm.ReadOnly || p.kinds[vm.Name] != writable,
+			APIAccess: strings.HasPrefix(vm.Name, apiAccessPrefix) && p.kinds[vm.Name] == apiData})
 	}
 	// Parents before children, whatever order they were listed in.
 	slices.SortStableFunc(mounts, func(a, b Mount) int {
