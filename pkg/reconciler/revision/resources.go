@@ -123,6 +123,40 @@ func MakeDeployment(rev *servingv1.Revision, cfg *config.Config, replicas int32)
 	}
 }
 
+// PrivateServiceName is the revision's Service that selects its pods.
+func PrivateServiceName(rev string) string { return rev + "-private" }
+
+// MakeServices are the core/v1 Services upstream gives every revision, by
+// its names: "<rev>-private", which selects the revision's pods, and
+// "<rev>", which upstream points at the activator or the pods. knd's
+// gateway reaches pods itself, so they are for `kubectl get svc` and for
+// tools that look them up: each has one port, 80, to the user port (there
+// is no queue-proxy to give the others).
+func MakeServices(rev *servingv1.Revision) []*corev1.Service {
+	portName := "http"
+	if c := rev.Spec.Containers[servingContainer(&rev.Spec.PodSpec)]; len(c.Ports) > 0 && c.Ports[0].Name == "h2c" {
+		portName = "http2"
+	}
+	service := func(name, kind string, selector map[string]string) *corev1.Service {
+		labels := map[string]string{servingv1.ServiceTypeLabelKey: kind, servingv1.RevisionLabelKey: rev.Name,
+			servingv1.RevisionUIDLabelKey: string(rev.UID)}
+		for _, k := range []string{servingv1.ConfigurationLabelKey, servingv1.ServiceLabelKey} {
+			if v := rev.Labels[k]; v != "" {
+				labels[k] = v
+			}
+		}
+		return &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: rev.Namespace, Labels: labels},
+			Spec: corev1.ServiceSpec{Selector: selector, Ports: []corev1.ServicePort{{
+				Name: portName, Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(UserPort(rev))}}},
+		}
+	}
+	return []*corev1.Service{
+		service(rev.Name, "Public", nil),
+		service(PrivateServiceName(rev.Name), "Private", map[string]string{servingv1.RevisionUIDLabelKey: string(rev.UID)}),
+	}
+}
+
 // fixProbePort points probes without a port at the user port (pod
 // validation refuses port 0) and fills in the API server's defaults, so
 // the Deployment read back compares equal to the one wanted (a derivative

@@ -1,5 +1,6 @@
-// Package revision reconciles Revisions: a Deployment and a PodAutoscaler
-// per revision, and the revision's conditions from what its pods do.
+// Package revision reconciles Revisions: a Deployment, a PodAutoscaler and
+// two Services per revision, and the revision's conditions from what its
+// pods do.
 package revision
 
 import (
@@ -41,6 +42,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&servingv1.Revision{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&autoscalingv1alpha1.PodAutoscaler{}).
+		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			rev := o.GetLabels()[servingv1.RevisionLabelKey]
 			if rev == "" {
@@ -72,6 +74,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	pa, err := r.reconcilePodAutoscaler(ctx, &rev)
 	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.reconcileServices(ctx, &rev); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.computeStatus(ctx, &rev, deploy, conds); err != nil {
@@ -162,6 +167,24 @@ func (r *Reconciler) reconcilePodAutoscaler(ctx context.Context, rev *servingv1.
 		return controllerutil.SetControllerReference(rev, pa, r.Client.Scheme())
 	})
 	return pa, err
+}
+
+// reconcileServices keeps the revision's public and private Services.
+func (r *Reconciler) reconcileServices(ctx context.Context, rev *servingv1.Revision) error {
+	for _, want := range MakeServices(rev) {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+		_, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
+			if !svc.CreationTimestamp.IsZero() && !metav1.IsControlledBy(svc, rev) {
+				return fmt.Errorf("revision %q does not own Service %q", rev.Name, svc.Name)
+			}
+			svc.Labels, svc.Spec.Selector, svc.Spec.Ports = want.Labels, want.Spec.Selector, want.Spec.Ports
+			return controllerutil.SetControllerReference(rev, svc, r.Client.Scheme())
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // computeStatus derives ResourcesAvailable, ContainerHealthy and Active

@@ -23,8 +23,10 @@ const (
 	NoGCAnnotation                  = GroupName + "/no-gc"
 	LastPinnedAnnotation            = GroupName + "/lastPinned"
 	VisibilityLabelKey              = "networking.knative.dev/visibility"
-	VisibilityClusterLocal          = "cluster-local"
-	networkingAnnotationPrefix      = "networking.knative.dev/"
+	// ServiceTypeLabelKey tells a revision's Services apart: Public or Private.
+	ServiceTypeLabelKey        = "networking.internal.knative.dev/serviceType"
+	VisibilityClusterLocal     = "cluster-local"
+	networkingAnnotationPrefix = "networking.knative.dev/"
 	// LastAppliedAnnotation is kubectl's; it is never copied to children.
 	LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 )
