@@ -44,6 +44,8 @@ type serviceFlags struct {
 	serviceAccount   string
 	timeout          int64
 	clusterLocal     bool
+	mounts           []string
+	volumes          []string
 }
 
 func (f *serviceFlags) addFlags(cmd *cobra.Command) {
@@ -70,6 +72,8 @@ func (f *serviceFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.pullPolicy, "pull-policy", "", "Image pull policy. Valid values (case insensitive): Always | Never | IfNotPresent")
 	fl.StringVar(&f.serviceAccount, "service-account", "", "Service account name to set. An empty argument (\"\") clears the service account.")
 	fl.Int64Var(&f.timeout, "timeout", 0, "Duration in seconds that the request routing layer will wait for a request delivered to a container to begin replying")
+	fl.StringArrayVar(&f.mounts, "mount", nil, mountUsage)
+	fl.StringArrayVar(&f.volumes, "volume", nil, volumeUsage)
 	fl.BoolVar(&f.clusterLocal, "cluster-local", false, "Specify that the service be private. (--no-cluster-local will make the service publicly available)")
 }
 
@@ -135,6 +139,11 @@ func (f *serviceFlags) apply(cmd *cobra.Command, svc *servingv1.Service) error {
 	}
 	if changed("cmd") {
 		ctr.Command = f.cmd
+	}
+	if changed("mount") || changed("volume") {
+		if err := editVolumes(&tmpl.Spec.PodSpec, ctr, f.volumes, f.mounts); err != nil {
+			return err
+		}
 	}
 	if changed("arg") {
 		ctr.Args = f.args

@@ -52,6 +52,7 @@ func TestTutorial(t *testing.T) {
 		{"scale to zero", scaleToZero},
 		{"revision names", revisionNames},
 		{"domain mapping", domainMapping},
+		{"volumes", volumes},
 	} {
 		if !t.Run(part.name, func(t *testing.T) { part.run(t, d) }) {
 			return
@@ -373,4 +374,44 @@ func domainMapping(t *testing.T, d *tutorial) {
 	if body := d.curl(t, "hello.cropy.cn"); body != "Hello World-002!\n" {
 		t.Errorf("mapped domain answered %q", body)
 	}
+}
+
+func volumes(t *testing.T, d *tutorial) {
+	d.heading(2, "11. Files from a ConfigMap, kept up to date")
+	d.para("Revisions mount ConfigMaps, Secrets, projected and emptyDir volumes (and PersistentVolumeClaims with " +
+		"`kubernetes.podspec-persistent-volume-claim` enabled in `config-features`), as pods on a cluster do. " +
+		"knd's build of helloworld-go reads its target from the file `TARGET_FILE` names, when set. " +
+		"Put the target in a ConfigMap and mount it with kn's `--mount`:")
+	d.knd(t, false, "kubectl", "create", "configmap", "greeting", "--from-literal=target=Volumes")
+	out := d.knd(t, false, "service", "create", "greeter", "--image", "ghcr.dockerproxy.com/knative/helloworld-go:latest",
+		"--mount", "/etc/greeting=cm:greeting", "--env", "TARGET_FILE=/etc/greeting/target")
+	mustContain(t, out, "Service 'greeter' created to latest revision 'greeter-00001' is available at URL:")
+	if body := d.curl(t, "greeter.default.example.com"); body != "Hello Volumes!\n" {
+		t.Errorf("greeter answered %q", body)
+	}
+	d.para("The volume is read-only in the container, and a change to the ConfigMap reaches the running pod " +
+		"within seconds (on a cluster, within a minute or so), with no new revision:")
+	d.knd(t, false, "kubectl", "patch", "configmap", "greeting", "-p", `{"data":{"target":"Files"}}`)
+	poll(t, 30*time.Second, "the change shown", func() (bool, string) {
+		code, body := get(t, "greeter.default.example.com")
+		return code == 200 && body == "Hello Files!\n", fmt.Sprint(code, body)
+	})
+	if body := d.curl(t, "greeter.default.example.com"); body != "Hello Files!\n" {
+		t.Errorf("greeter answered %q", body)
+	}
+	d.para("Each revision also has upstream's two Services, `<revision>` and `<revision>-private` (the latter " +
+		"selecting the revision's pods), beside the route's:")
+	out = d.knd(t, false, "kubectl", "get", "svc", "-l", "serving.knative.dev/service=greeter")
+	mustContain(t, out, "greeter-00001           ClusterIP", "greeter-00001-private   ClusterIP")
+	d.para("A ConfigMap or Secret that does not exist keeps the revision from becoming ready, with the reason " +
+		"the kubelet gives:")
+	d.knd(t, false, "service", "update", "greeter", "--mount", "/etc/extra=cm:missing", "--no-wait")
+	poll(t, time.Minute, "the revision not ready", func() (bool, string) {
+		var rev servingv1.Revision
+		err := apiClient(t).Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "greeter-00002"}, &rev)
+		c := rev.Status.GetCondition(servingv1.ConditionResourcesAvailable)
+		return err == nil && c != nil && c.Status == "False", fmt.Sprint(err, c)
+	})
+	out = d.knd(t, false, "revision", "describe", "greeter-00002", "-v")
+	mustContain(t, out, `configmap "missing" not found`)
 }

@@ -1,5 +1,7 @@
 // Command helloworld is the tutorials' helloworld-go: it answers
-// "Hello <TARGET>!" on $PORT (TARGET defaults to World).
+// "Hello <TARGET>!" on $PORT (TARGET defaults to World). knd's build also
+// reads the target from the file TARGET_FILE names, when set, at every
+// request, so the tutorial can show a mounted ConfigMap changing.
 package main
 
 import (
@@ -7,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -14,8 +17,18 @@ func main() {
 	if target == "" {
 		target = "World"
 	}
+	file := os.Getenv("TARGET_FILE")
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "Hello %s!\n", target)
+		t := target
+		if file != "" {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			t = strings.TrimSpace(string(b))
+		}
+		fmt.Fprintf(w, "Hello %s!\n", t)
 	})
 	port := os.Getenv("PORT")
 	if port == "" {
