@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,18 @@ type podWorker struct {
 	servingAddr   string // where the gateway reaches the pod, once known
 	volumes       *volume.Pod
 	volumeChanged chan struct{} // a source of the pod's volumes changed
+	// launched is closed once the pod's containers are started (or will
+	// not be); main counts them running, and sidecars are the init
+	// containers that keep running beside them, in start order.
+	launched chan struct{}
+	main     sync.WaitGroup
+	sidecars []*sidecar
+}
+
+// sidecar is a running sidecar's stop and its end.
+type sidecar struct {
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
@@ -64,8 +77,9 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 		dir:           filepath.Join(a.opts.DataDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
 		restartPolicy: pod.Spec.RestartPolicy, startTime: metav1.Now(), ctx: ctx, cancel: cancel,
 		statusCh: make(chan struct{}, 1), started: make(chan struct{}), done: make(chan struct{}),
-		volumes: a.volumes.Pod(pod.UID), volumeChanged: make(chan struct{}, 1),
+		volumeChanged: make(chan struct{}, 1), launched: make(chan struct{}),
 	}
+	w.volumes = a.volumes.Pod(pod.UID, w.refreshVolumes)
 	if pod.Status.StartTime != nil {
 		w.startTime = *pod.Status.StartTime
 	}
@@ -131,6 +145,7 @@ func (w *podWorker) start() {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
+		defer close(w.launched)
 		volumesMade := make(chan bool, 1)
 		go func() { volumesMade <- w.setUpVolumes() }()
 		if sandboxed {
@@ -145,7 +160,8 @@ func (w *podWorker) start() {
 		}
 		for _, r := range w.runners {
 			w.wg.Add(1)
-			go func() { defer w.wg.Done(); r.run(w.ctx) }()
+			w.main.Add(1)
+			go func() { defer w.wg.Done(); defer w.main.Done(); r.run(w.ctx) }()
 		}
 	}()
 	// A slow start (an image pull) still shows Pending soon.
@@ -222,9 +238,13 @@ func (w *podWorker) address() (ip, serving string) {
 func (w *podWorker) initialize() bool {
 	for _, r := range w.initRunners {
 		if r.spec.RestartPolicy != nil && *r.spec.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			// A sidecar stops after the pod's containers (see terminate).
 			r.init = false
+			ctx, cancel := context.WithCancel(context.Background())
+			sc := &sidecar{stop: cancel, done: make(chan struct{})}
+			w.sidecars = append(w.sidecars, sc)
 			w.wg.Add(1)
-			go func() { defer w.wg.Done(); r.run(w.ctx) }()
+			go func() { defer w.wg.Done(); defer close(sc.done); r.run(ctx) }()
 			continue
 		}
 		r.run(w.ctx)
@@ -336,7 +356,20 @@ func (w *podWorker) terminate(deletePod bool) {
 		<-w.started // its runners are all counted in wg
 		w.stopping.Store(true)
 		w.tellReadiness() // no new request for a pod that is stopping
+		began := time.Now()
 		w.cancel()
+		// The containers stop first, then the sidecars, last started first,
+		// in what is left of the grace period (at least 2 s), as the
+		// kubelet stops them.
+		<-w.launched
+		w.main.Wait()
+		if len(w.sidecars) > 0 {
+			w.graceOverride.Store(int64(max(w.gracePeriod()-time.Since(began), 2*time.Second)))
+		}
+		for _, sc := range slices.Backward(w.sidecars) {
+			sc.stop()
+			<-sc.done
+		}
 		w.wg.Wait()
 		if deletePod {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -236,7 +236,12 @@ func TestVolumesInContainers(t *testing.T) {
 		Data: map[string]string{"greeting": "hello", "app.conf": "level=info"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := cs.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-secret"},
+		StringData: map[string]string{"password": "s3cret"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	shared := []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}}
+	sizeLimit := resource.MustParse("1Mi")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "mounts", Namespace: "default"},
 		Spec: corev1.PodSpec{
@@ -244,11 +249,20 @@ func TestVolumesInContainers(t *testing.T) {
 				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 					LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}},
 				{Name: "shared", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "memory", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+					Medium: corev1.StorageMediumMemory, SizeLimit: &sizeLimit}}},
+				{Name: "projected", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "web-secret"}}},
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}},
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
+				}}}},
 			},
 			Containers: []corev1.Container{
 				{Name: "app", Image: testImage, Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
 					VolumeMounts: append([]corev1.VolumeMount{{Name: "config", MountPath: "/config"},
-						{Name: "config", MountPath: "/etc/app.conf", SubPath: "app.conf"}}, shared...)},
+						{Name: "config", MountPath: "/etc/app.conf", SubPath: "app.conf"},
+						{Name: "memory", MountPath: "/memory"}, {Name: "projected", MountPath: "/projected"}}, shared...)},
 				{Name: "sidecar", Image: testImage, Env: []corev1.EnvVar{{Name: "PORT", Value: "8882"}}, VolumeMounts: shared},
 			},
 		},
@@ -278,7 +292,9 @@ func TestVolumesInContainers(t *testing.T) {
 		return body
 	}
 	for path, want := range map[string]string{"/read?path=/config/greeting": "hello", "/read?path=/etc/app.conf": "level=info",
-		"/write?path=/config/x": "read-only file system", "/write?path=/shared/from-sidecar": "ok"} {
+		"/write?path=/config/x": "read-only file system", "/write?path=/shared/from-sidecar": "ok",
+		"/read?path=/projected/password": "s3cret", "/read?path=/projected/name": "mounts", "/read?path=/projected/token": "eyJ",
+		"/read?path=/proc/self/mounts": "tmpfs /memory tmpfs rw,nosuid,nodev,relatime,size=1024k"} {
 		port := 8080
 		if strings.Contains(path, "sidecar") {
 			port = 8882

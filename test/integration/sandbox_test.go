@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 )
 
 // sandboxedServer skips a test when the shared server runs pods on the
@@ -193,4 +194,49 @@ func TestLimitsVisibleInside(t *testing.T) {
 			t.Errorf("writing %s: %q, want read-only", file, got)
 		}
 	}
+}
+
+// A sidecar (an init container with restartPolicy Always) starts before
+// the pod's containers and stops after them: while the app, which ignores
+// SIGTERM, still serves during its grace period, so does its sidecar.
+func TestSidecarStopsAfterTheApp(t *testing.T) {
+	sandboxedServer(t)
+	importTestServer(t)
+	ns := namespace(t, "sandbox-sidecar")
+	pod := testPod("with-sidecar", map[string]string{"IGNORE_SIGTERM": "1"}, func(p *corev1.Pod) {
+		p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](3)
+		p.Spec.InitContainers = []corev1.Container{{Name: "sidecar", Image: testImage,
+			RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), Env: []corev1.EnvVar{{Name: "PORT", Value: "8882"}}}}
+	})
+	cs := knd.Clientset(t)
+	if _, err := cs.CoreV1().Pods(ns).Create(testContext(t), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "pod ready", func() (bool, string) { return len(readyPods(t, ns, "app=with-sidecar")) == 1, "" })
+	p := readyPods(t, ns, "app=with-sidecar")[0]
+	sidecar := fmt.Sprintf("http://%s/", net.JoinHostPort(p.Status.PodIP, "8882"))
+	if code, _, err := httpGet(sidecar); err != nil || code != 200 {
+		t.Fatalf("the sidecar: %d %v", code, err)
+	}
+	if err := cs.CoreV1().Pods(ns).Delete(testContext(t), "with-sidecar", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Until the app is killed at the end of its grace period, both serve.
+	checked := 0
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, _, err := httpGet(podURL(&p) + "/"); err != nil {
+			break
+		}
+		if code, _, err := httpGet(sidecar); err != nil || code != 200 {
+			t.Fatalf("the sidecar stopped while the app still served: %d %v", code, err)
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Errorf("the app served only %d checks into its grace period", checked)
+	}
+	poll(t, 30*time.Second, "the sidecar stopped too", func() (bool, string) {
+		_, _, err := httpGet(sidecar)
+		return err != nil, fmt.Sprint(err)
+	})
 }

@@ -167,6 +167,23 @@ func TestPodVolumes(t *testing.T) {
 		t.Errorf("token review: %v %+v", err, review.Status)
 	}
 
+	// The API access volume every pod gets: its token comes just after the
+	// pod starts, bound to the pod, for the API server's audience.
+	const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+	if got := readIn(t, &pod, sa+"namespace"); got != ns {
+		t.Errorf("%snamespace: %q", sa, got)
+	}
+	if got := readIn(t, &pod, sa+"ca.crt"); !strings.HasPrefix(got, "-----BEGIN CERTIFICATE-----") {
+		t.Errorf("%sca.crt: %q", sa, got)
+	}
+	poll(t, 30*time.Second, "the API access token", func() (bool, string) {
+		tok := readIn(t, &pod, sa+"token")
+		review, err := cs.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+			Spec: authenticationv1.TokenReviewSpec{Token: tok}}, metav1.CreateOptions{})
+		return err == nil && review.Status.Authenticated && review.Status.User.Username == "system:serviceaccount:"+ns+":default",
+			fmt.Sprint(tok, err, review.Status)
+	})
+
 	// Changes show, but not in a subPath mount (as on a kubelet).
 	if _, err := cs.CoreV1().ConfigMaps(ns).Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-config"},
 		Data: map[string]string{"greeting": "bonjour", "app.conf": "level=debug"}}, metav1.UpdateOptions{}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +44,7 @@ func detectCgroups() *cgroups {
 		if err != nil {
 			return nil
 		}
-		pods, err := podsCgroup(dir, true)
+		pods, err := podsCgroup(dir, "")
 		if err != nil {
 			return nil
 		}
@@ -56,7 +57,7 @@ func detectCgroups() *cgroups {
 			return nil
 		}
 		cg.hierarchies = append(cg.hierarchies, hierarchy)
-		if cg.parent[c], err = podsCgroup(dir, false); err != nil {
+		if cg.parent[c], err = podsCgroup(dir, c); err != nil {
 			return nil
 		}
 	}
@@ -64,16 +65,26 @@ func detectCgroups() *cgroups {
 }
 
 // podsCgroup makes the cgroup that holds the containers' under parent;
-// on v2 it hands the memory and cpu controllers on to them.
-func podsCgroup(parent string, v2 bool) (string, error) {
+// on v2 it hands the memory and cpu controllers on to them. On v1, where
+// knd's own threads sit in the parent and each weighs as much as a whole
+// child cgroup, the pods' cpu cgroup weighs what the kubelet gives it, 1024
+// shares a CPU, so that a starting app is not starved while knd is busy.
+func podsCgroup(parent, controller string) (string, error) {
 	dir := filepath.Join(parent, "kubepods")
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", err
 	}
-	if v2 {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
-			return "", err
-		}
+	var file, value string
+	switch controller {
+	case "":
+		file, value = "cgroup.subtree_control", "+memory +cpu"
+	case "cpu":
+		file, value = "cpu.shares", strconv.Itoa(1024*runtime.NumCPU())
+	default:
+		return dir, nil
+	}
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(value), 0o644); err != nil {
+		return "", err
 	}
 	return dir, nil
 }

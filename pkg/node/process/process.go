@@ -210,9 +210,12 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 		hostname: cfg.Hostname, starter: p.starter}
 	var err error
 	sb, sandboxed := cfg.Sandbox.(*podSandbox)
-	// A sandboxed container always has cgroups of its own, which it sees
-	// as its /sys/fs/cgroup; an unsandboxed one only to be limited.
-	if p.cgroups != nil && (sandboxed || cfg.MemoryLimit > 0 || cfg.CPULimit > 0) {
+	// A container with limits or a CPU request gets cgroups of its own,
+	// which a sandboxed one sees as its /sys/fs/cgroup. One with neither
+	// (every revision by default) stays in knd's: a cgroup, moving into it
+	// and mounting it added about 10 ms to a sandboxed start here
+	// (docs/benchmarks.md).
+	if p.cgroups != nil && (cfg.MemoryLimit > 0 || cfg.CPULimit > 0 || cfg.CPUShares > node.CPUShares(0)) {
 		if c.cgroup, err = p.cgroups.newCgroup(cfg.Name, cfg.MemoryLimit, cfg.CPULimit, cfg.CPUShares); err != nil {
 			return nil, fmt.Errorf("setting resource limits: %w", err)
 		}

@@ -90,21 +90,48 @@ func (r *Root) prefetchedToken(ctx context.Context, uid types.UID, key string) *
 
 // token is the pod's service-account token for src, asked for with the
 // TokenRequest API as the kubelet does (bound to the pod, so it ends with
-// it) and asked for again after 80% of its lifetime.
-func (p *Pod) token(ctx context.Context, pod *corev1.Pod, volume string, src *corev1.ServiceAccountTokenProjection) (*token, error) {
+// it) and asked for again after 80% of its lifetime. With wait false it
+// does not wait for one being asked for: it returns the last token (nil
+// at first) and calls the pod's notify once the new one is there.
+func (p *Pod) token(ctx context.Context, pod *corev1.Pod, volume string, src *corev1.ServiceAccountTokenProjection, wait bool) (*token, error) {
 	key := volume + "/" + src.Path
-	if t := p.tokens[key]; t != nil && time.Now().Before(t.refreshAt) {
-		return t, nil
+	have := p.tokens[key]
+	if have != nil && time.Now().Before(have.refreshAt) {
+		return have, nil
 	}
-	t := p.root.prefetchedToken(ctx, pod.UID, key)
-	if t == nil || !time.Now().Before(t.refreshAt) {
-		var err error
-		if t, err = p.root.requestToken(ctx, pod, src); err != nil {
+	get := func() (*token, error) {
+		if t := p.root.prefetchedToken(ctx, pod.UID, key); t != nil && time.Now().Before(t.refreshAt) {
+			return t, nil
+		}
+		return p.root.requestToken(ctx, pod, src)
+	}
+	if wait {
+		t, err := get()
+		if err != nil {
 			return nil, err
 		}
+		p.tokens[key] = t
+		return t, nil
 	}
-	p.tokens[key] = t
-	return t, nil
+	if !p.asking[key] {
+		p.asking[key] = true
+		go func() {
+			t, err := get()
+			p.mu.Lock()
+			delete(p.asking, key)
+			if err == nil {
+				p.tokens[key] = t
+			}
+			p.mu.Unlock()
+			if err != nil {
+				// Asked again at the next sync; not at once, the API may be down.
+				time.AfterFunc(2*time.Second, p.notify)
+				return
+			}
+			p.notify()
+		}()
+	}
+	return have, nil
 }
 
 func (r *Root) requestToken(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) (*token, error) {
