@@ -399,8 +399,8 @@ func volumes(t *testing.T, d *tutorial) {
 	if body := d.curl(t, "greeter.default.example.com"); body != "Hello Files!\n" {
 		t.Errorf("greeter answered %q", body)
 	}
-	d.para("Each revision also has upstream's two Services, `<revision>` and `<revision>-private` (the latter " +
-		"selecting the revision's pods), beside the route's:")
+	d.para("Each revision also has upstream's two Services, `<revision>` and `<revision>-private`, beside the " +
+		"route's (knd's gateway reaches the pods itself, so they select none):")
 	out = d.knd(t, false, "kubectl", "get", "svc", "-l", "serving.knative.dev/service=greeter")
 	mustContain(t, out, "greeter-00001           ClusterIP", "greeter-00001-private   ClusterIP")
 	d.para("A ConfigMap or Secret that does not exist keeps the revision from becoming ready, with the reason " +

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -25,15 +27,36 @@ type prefetch struct {
 	tokens map[string]*token // by "<volume>/<path>"; set when done
 }
 
+// tokenDelay is how long after a pod's start its API access token is
+// asked for: past a cold start's busiest moments.
+const tokenDelay = 250 * time.Millisecond
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // prefetchKeep is how long a prefetched token waits for its pod to be
 // bound here (it may be bound elsewhere, or deleted).
 const prefetchKeep = time.Minute
 
-// Prefetch asks for the service-account tokens of pod, which no node runs
-// yet, so that if it is bound here its start does not wait for them: a
-// TokenRequest takes the API server 10-30 ms while a cold start keeps it
-// busy, about as long as scheduling the pod takes.
+// Prefetch asks for the service-account tokens a pod that no node runs
+// yet asked for itself, so that if it is bound here its start does not
+// wait for them: a TokenRequest takes the API server 10-30 ms while a cold
+// start keeps it busy, about as long as scheduling the pod takes. The API
+// access volume's token is left for later (see token).
 func (r *Root) Prefetch(ctx context.Context, pod *corev1.Pod) {
+	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Projected != nil && !strings.HasPrefix(v.Name, apiAccessPrefix)
+	}) {
+		return
+	}
 	r.mu.Lock()
 	for uid, f := range r.prefetched {
 		if time.Since(f.asked) > prefetchKeep {
@@ -50,7 +73,7 @@ func (r *Root) Prefetch(ctx context.Context, pod *corev1.Pod) {
 	go func() {
 		defer close(f.done)
 		for _, v := range pod.Spec.Volumes {
-			if v.Projected == nil {
+			if v.Projected == nil || strings.HasPrefix(v.Name, apiAccessPrefix) {
 				continue
 			}
 			for _, src := range v.Projected.Sources {
@@ -116,6 +139,10 @@ func (p *Pod) token(ctx context.Context, pod *corev1.Pod, volume string, src *co
 	if !p.asking[key] {
 		p.asking[key] = true
 		go func() {
+			// Not while the pod starts: the API server is busy enough then.
+			if have == nil && !sleep(ctx, tokenDelay) {
+				return
+			}
 			t, err := get()
 			p.mu.Lock()
 			delete(p.asking, key)

@@ -127,17 +127,20 @@ func MakeDeployment(rev *servingv1.Revision, cfg *config.Config, replicas int32)
 func PrivateServiceName(rev string) string { return rev + "-private" }
 
 // MakeServices are the core/v1 Services upstream gives every revision, by
-// its names: "<rev>-private", which selects the revision's pods, and
-// "<rev>", which upstream points at the activator or the pods. knd's
+// its names: "<rev>-private", which upstream has select the revision's
+// pods, and "<rev>", which it points at the activator or the pods. knd's
 // gateway reaches pods itself, so they are for `kubectl get svc` and for
 // tools that look them up: each has one port, 80, to the user port (there
-// is no queue-proxy to give the others).
+// is no queue-proxy to give the others), and neither selects pods: the
+// Endpoints and EndpointSlice writes a selector brings on every pod's
+// readiness cost the API server time during cold starts, for nothing
+// that reads them here.
 func MakeServices(rev *servingv1.Revision) []*corev1.Service {
 	portName := "http"
 	if c := rev.Spec.Containers[servingContainer(&rev.Spec.PodSpec)]; len(c.Ports) > 0 && c.Ports[0].Name == "h2c" {
 		portName = "http2"
 	}
-	service := func(name, kind string, selector map[string]string) *corev1.Service {
+	service := func(name, kind string) *corev1.Service {
 		labels := map[string]string{servingv1.ServiceTypeLabelKey: kind, servingv1.RevisionLabelKey: rev.Name,
 			servingv1.RevisionUIDLabelKey: string(rev.UID)}
 		for _, k := range []string{servingv1.ConfigurationLabelKey, servingv1.ServiceLabelKey} {
@@ -147,13 +150,13 @@ func MakeServices(rev *servingv1.Revision) []*corev1.Service {
 		}
 		return &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: rev.Namespace, Labels: labels},
-			Spec: corev1.ServiceSpec{Selector: selector, Ports: []corev1.ServicePort{{
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{
 				Name: portName, Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(UserPort(rev))}}},
 		}
 	}
 	return []*corev1.Service{
-		service(rev.Name, "Public", nil),
-		service(PrivateServiceName(rev.Name), "Private", map[string]string{servingv1.RevisionUIDLabelKey: string(rev.UID)}),
+		service(rev.Name, "Public"),
+		service(PrivateServiceName(rev.Name), "Private"),
 	}
 }
 
