@@ -158,7 +158,6 @@ func TestPodsOnKndsNetwork(t *testing.T) {
 	if code, body, err := viaGateway("target.default.example.com"); code != 200 || !strings.HasSuffix(body, " by-name\n") {
 		t.Fatalf("gateway: %d %q %v", code, body, err)
 	}
-	pods := knd.Clientset(t).CoreV1().Pods("default")
 	client := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "default"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{
@@ -166,34 +165,12 @@ func TestPodsOnKndsNetwork(t *testing.T) {
 			{Name: "sidecar", Image: testImage, Env: []corev1.EnvVar{{Name: "PORT", Value: "8882"}}},
 		}},
 	}
-	if _, err := pods.Create(context.Background(), client, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, time.Minute, "client ready", func() (bool, string) {
-		p, err := pods.Get(context.Background(), "client", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		client = p
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				return true, ""
-			}
-		}
-		return false, fmt.Sprint(p.Status.Conditions)
-	})
+	client = runPod(t, client)
 	ip := net.ParseIP(client.Status.PodIP)
 	if ip == nil || !ip.IsPrivate() || len(client.Status.PodIPs) != 1 || client.Status.PodIPs[0].IP != client.Status.PodIP {
 		t.Fatalf("pod IP %q %v: want the pause container's private address", client.Status.PodIP, client.Status.PodIPs)
 	}
-	ask := func(port int, path string) string {
-		t.Helper()
-		body, err := get(fmt.Sprintf("http://%s%s", net.JoinHostPort(client.Status.PodIP, fmt.Sprint(port)), path))
-		if err != nil {
-			t.Fatalf("GET %s from the pod: %v", path, err)
-		}
-		return body
-	}
+	ask := func(port int, path string) string { t.Helper(); return askPod(t, client, port, path) }
 	for _, cs := range client.Status.ContainerStatuses {
 		id := strings.TrimPrefix(cs.ContainerID, "docker://")
 		out, err := exec.Command("docker", "inspect", "-f", "{{.HostConfig.NetworkMode}} {{len .HostConfig.PortBindings}}", id).CombinedOutput()
@@ -212,6 +189,39 @@ func TestPodsOnKndsNetwork(t *testing.T) {
 	if got := ask(8080, "/dial?addr="+net.JoinHostPort("127.0.0.1", fmt.Sprint(knd.Ports(t).API))); !strings.Contains(got, "connection refused") {
 		t.Errorf("knd's API server from a pod: %q, want connection refused", got)
 	}
+}
+
+// runPod creates pod in default and returns it once Ready.
+func runPod(t *testing.T, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	pods := knd.Clientset(t).CoreV1().Pods("default")
+	if _, err := pods.Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, pod.Name+" ready", func() (bool, string) {
+		p, err := pods.Get(context.Background(), pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		pod = p
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(p.Status.Conditions, p.Status.ContainerStatuses)
+	})
+	return pod
+}
+
+// askPod GETs path from pod's container listening on port, at the pod's IP.
+func askPod(t *testing.T, pod *corev1.Pod, port int, path string) string {
+	t.Helper()
+	body, err := get(fmt.Sprintf("http://%s%s", net.JoinHostPort(pod.Status.PodIP, fmt.Sprint(port)), path))
+	if err != nil {
+		t.Fatalf("GET %s from the pod: %v", path, err)
+	}
+	return body
 }
 
 func get(u string) (string, error) {
@@ -267,30 +277,8 @@ func TestVolumesInContainers(t *testing.T) {
 			},
 		},
 	}
-	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, time.Minute, "pod ready", func() (bool, string) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "mounts", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		pod = p
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				return true, ""
-			}
-		}
-		return false, fmt.Sprint(p.Status.ContainerStatuses)
-	})
-	ask := func(port int, path string) string {
-		t.Helper()
-		body, err := get(fmt.Sprintf("http://%s%s", net.JoinHostPort(pod.Status.PodIP, fmt.Sprint(port)), path))
-		if err != nil {
-			t.Fatalf("GET %s from the pod: %v", path, err)
-		}
-		return body
-	}
+	pod = runPod(t, pod)
+	ask := func(port int, path string) string { t.Helper(); return askPod(t, pod, port, path) }
 	for path, want := range map[string]string{"/read?path=/config/greeting": "hello", "/read?path=/etc/app.conf": "level=info",
 		"/write?path=/config/x": "read-only file system", "/write?path=/shared/from-sidecar": "ok",
 		"/read?path=/projected/password": "s3cret", "/read?path=/projected/name": "mounts", "/read?path=/projected/token": "eyJ",
@@ -320,8 +308,6 @@ func TestVolumesInContainers(t *testing.T) {
 func TestLimitsVisibleInContainers(t *testing.T) {
 	needServer(t)
 	importImage(t)
-	ctx := context.Background()
-	cs := knd.Clientset(t)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "limited", Namespace: "default"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: testImage,
@@ -331,35 +317,18 @@ func TestLimitsVisibleInContainers(t *testing.T) {
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("125m")},
 			}}}},
 	}
-	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, time.Minute, "pod ready", func() (bool, string) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "limited", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		pod = p
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				return true, ""
-			}
-		}
-		return false, fmt.Sprint(p.Status.ContainerStatuses)
-	})
+	pod = runPod(t, pod)
 	files := map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "67108864", "/sys/fs/cgroup/cpu/cpu.shares": "128",
 		"/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "50000"}
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		files = map[string]string{"/sys/fs/cgroup/memory.max": "67108864", "/sys/fs/cgroup/cpu.weight": "5", "/sys/fs/cgroup/cpu.max": "50000 100000"}
 	}
 	for file, want := range files {
-		got, err := get(fmt.Sprintf("http://%s/read?path=%s", net.JoinHostPort(pod.Status.PodIP, "8080"), url.QueryEscape(file)))
-		if err != nil || strings.TrimSpace(got) != want {
-			t.Errorf("%s: %q %v, want %q", file, got, err, want)
+		if got := askPod(t, pod, 8080, "/read?path="+url.QueryEscape(file)); strings.TrimSpace(got) != want {
+			t.Errorf("%s: %q, want %q", file, got, want)
 		}
-		got, err = get(fmt.Sprintf("http://%s/write?path=%s", net.JoinHostPort(pod.Status.PodIP, "8080"), url.QueryEscape(file)))
-		if err != nil || !strings.Contains(got, "read-only file system") {
-			t.Errorf("writing %s: %q %v, want read-only", file, got, err)
+		if got := askPod(t, pod, 8080, "/write?path="+url.QueryEscape(file)); !strings.Contains(got, "read-only file system") {
+			t.Errorf("writing %s: %q, want read-only", file, got)
 		}
 	}
 }

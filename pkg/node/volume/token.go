@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -31,17 +29,6 @@ type prefetch struct {
 // asked for: past a cold start's busiest moments.
 const tokenDelay = 250 * time.Millisecond
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // prefetchKeep is how long a prefetched token waits for its pod to be
 // bound here (it may be bound elsewhere, or deleted).
 const prefetchKeep = time.Minute
@@ -52,9 +39,18 @@ const prefetchKeep = time.Minute
 // start keeps it busy, about as long as scheduling the pod takes. The API
 // access volume's token is left for later (see token).
 func (r *Root) Prefetch(ctx context.Context, pod *corev1.Pod) {
-	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool {
-		return v.Projected != nil && !strings.HasPrefix(v.Name, apiAccessPrefix)
-	}) {
+	asked := map[string]*corev1.ServiceAccountTokenProjection{} // by "<volume>/<path>"
+	for _, v := range pod.Spec.Volumes {
+		if v.Projected == nil || isAPIAccess(v.Name) {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if sat := src.ServiceAccountToken; sat != nil {
+				asked[v.Name+"/"+sat.Path] = sat
+			}
+		}
+	}
+	if len(asked) == 0 {
 		return
 	}
 	r.mu.Lock()
@@ -72,16 +68,9 @@ func (r *Root) Prefetch(ctx context.Context, pod *corev1.Pod) {
 	r.mu.Unlock()
 	go func() {
 		defer close(f.done)
-		for _, v := range pod.Spec.Volumes {
-			if v.Projected == nil || strings.HasPrefix(v.Name, apiAccessPrefix) {
-				continue
-			}
-			for _, src := range v.Projected.Sources {
-				if sat := src.ServiceAccountToken; sat != nil {
-					if t, err := r.requestToken(ctx, pod, sat); err == nil {
-						f.tokens[v.Name+"/"+sat.Path] = t
-					}
-				}
+		for key, sat := range asked {
+			if t, err := r.requestToken(ctx, pod, sat); err == nil {
+				f.tokens[key] = t
 			}
 		}
 	}()
@@ -140,8 +129,12 @@ func (p *Pod) token(ctx context.Context, pod *corev1.Pod, volume string, src *co
 		p.asking[key] = true
 		go func() {
 			// Not while the pod starts: the API server is busy enough then.
-			if have == nil && !sleep(ctx, tokenDelay) {
-				return
+			if have == nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(tokenDelay):
+				}
 			}
 			t, err := get()
 			p.mu.Lock()

@@ -38,8 +38,9 @@ type Mount struct {
 	APIAccess bool
 }
 
-// apiAccessPrefix names the volume ServiceAccount admission adds.
-const apiAccessPrefix = "kube-api-access-"
+// isAPIAccess says whether the volume named name is the one ServiceAccount
+// admission adds to every pod (kube-api-access-<random>).
+func isAPIAccess(name string) bool { return strings.HasPrefix(name, "kube-api-access-") }
 
 // Config says where a node's volumes live and come from.
 type Config struct {
@@ -396,7 +397,7 @@ func (p *Pod) projected(ctx context.Context, pod *corev1.Pod, name string, src *
 			// to find it, so nothing in them can miss it meanwhile. A token
 			// the pod asked for itself is there before it starts.
 			var t *token
-			if t, err = p.token(ctx, pod, name, s.ServiceAccountToken, !strings.HasPrefix(name, apiAccessPrefix)); err == nil && t != nil {
+			if t, err = p.token(ctx, pod, name, s.ServiceAccountToken, !isAPIAccess(name)); err == nil && t != nil {
 				part = map[string]file{filepath.Clean(s.ServiceAccountToken.Path): {data: t.data, mode: mode(nil, src.DefaultMode)}}
 			}
 		default:
@@ -432,7 +433,7 @@ func (p *Pod) Mounts(c *corev1.Container) ([]Mount, error) {
 			src = resolved
 		}
 		mounts = append(mounts, Mount{Source: src, Target: vm.MountPath, ReadOnly: vm.ReadOnly || p.kinds[vm.Name] != writable,
-			APIAccess: strings.HasPrefix(vm.Name, apiAccessPrefix) && p.kinds[vm.Name] == apiData})
+			APIAccess: isAPIAccess(vm.Name) && p.kinds[vm.Name] == apiData})
 	}
 	// Parents before children, whatever order they were listed in.
 	slices.SortStableFunc(mounts, func(a, b Mount) int {
