@@ -46,7 +46,7 @@ tutorial: bin/knd
 
 generate:
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
-	$(CONTROLLER_GEN) crd:crdVersions=v1,maxDescLen=0 paths=./pkg/apis/... output:crd:dir=config/crd
+	$(CONTROLLER_GEN) crd:crdVersions=v1,maxDescLen=0,allowDangerousTypes=true paths=./pkg/apis/... output:crd:dir=config/crd
 
 verify-generate: generate
 	git diff --exit-code -- config/crd pkg/apis

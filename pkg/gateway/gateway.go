@@ -22,10 +22,12 @@ import (
 	"time"
 
 	"github.com/knd-dev/knd/pkg/apis/config"
+	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
 	"github.com/knd-dev/knd/pkg/apis/podport"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
 	"github.com/knd-dev/knd/pkg/configstore"
+	"github.com/knd-dev/knd/pkg/customroute"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -73,10 +75,14 @@ type Gateway struct {
 	ln    net.Listener
 	podLn net.Listener // nil without Options.PodAddress
 	table atomic.Pointer[table]
-	proxy *httputil.ReverseProxy
-	cache cache.Cache
-	kick  chan struct{}
-	stats *metrics
+	// custom holds the VirtualServices' rules (custom.go).
+	custom atomic.Pointer[customroute.Table]
+	// mirrors bounds the mirrored copies of requests in flight.
+	mirrors chan struct{}
+	proxy   *httputil.ReverseProxy
+	cache   cache.Cache
+	kick    chan struct{}
+	stats   *metrics
 	// slow takes the connections the net/http server serves (listen.go).
 	slow *connQueue
 	// clients counts the client connections on both paths.
@@ -94,7 +100,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), revisions: map[revisionKey]*revision{}, stats: newMetrics()}
+	g := &Gateway{opts: opts, ln: ln, kick: make(chan struct{}, 1), mirrors: make(chan struct{}, maxMirrors), revisions: map[revisionKey]*revision{}, stats: newMetrics()}
 	g.clients.max = int64(opts.MaxConnections)
 	if g.clients.max <= 0 {
 		var nofile unix.Rlimit
@@ -113,6 +119,7 @@ func New(opts Options) (*Gateway, error) {
 		g.podLn = limitedListener{Listener: podLn, limit: &g.clients}
 	}
 	g.table.Store(&table{hosts: map[string]hostEntry{}})
+	g.custom.Store(&customroute.Table{})
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        10000,
@@ -212,7 +219,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	g.cache = c
-	for _, obj := range []client.Object{&servingv1.Route{}, &servingv1.Revision{}, &corev1.Pod{}, &servingv1beta1.DomainMapping{}} {
+	for _, obj := range []client.Object{&servingv1.Route{}, &servingv1.Revision{}, &corev1.Pod{}, &servingv1beta1.DomainMapping{}, &istiov1.VirtualService{}} {
 		inf, err := c.GetInformer(ctx, obj)
 		if err != nil {
 			return err
@@ -324,7 +331,18 @@ func (g *Gateway) resync(ctx context.Context) {
 		klog.ErrorS(err, "gateway: listing pods")
 		return
 	}
-	g.table.Store(buildTable(routes.Items, mappings.Items))
+	var vss istiov1.VirtualServiceList
+	if err := g.cache.List(ctx, &vss, ro); err != nil {
+		klog.ErrorS(err, "gateway: listing virtual services")
+		return
+	}
+	t := buildTable(routes.Items, mappings.Items)
+	t.revisions = make(map[revisionKey]bool, len(revs.Items))
+	for i := range revs.Items {
+		t.revisions[revisionKey{revs.Items[i].Namespace, revs.Items[i].Name}] = true
+	}
+	g.table.Store(t)
+	g.custom.Store(customroute.Compile(vss.Items))
 	ready := map[revisionKey]map[string]string{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
@@ -351,10 +369,7 @@ func (g *Gateway) resync(ctx context.Context) {
 		r.idle = time.Duration(ptr.Deref(rev.Spec.IdleTimeoutSeconds, 0)) * time.Second
 		r.mu.Unlock()
 	}
-	exists := make(map[revisionKey]bool, len(revs.Items))
-	for i := range revs.Items {
-		exists[revisionKey{revs.Items[i].Namespace, revs.Items[i].Name}] = true
-	}
+	exists := t.revisions
 	g.mu.Lock()
 	all := make(map[revisionKey]*revision, len(g.revisions))
 	for k, r := range g.revisions {
@@ -412,10 +427,11 @@ func (g *Gateway) revision(ns, name string) *revision {
 	return r
 }
 
-// Routes says whether the gateway routes host (lower-case, without a port).
+// Routes says whether the gateway routes host (lower-case, without a
+// port), by a Route or a VirtualService.
 func (g *Gateway) Routes(host string) bool {
 	_, ok := g.table.Load().hosts[host]
-	return ok
+	return ok || g.custom.Load().Has(host)
 }
 
 // Stats reports a revision's load, for the autoscaler.
@@ -459,7 +475,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// those with both (the loop answers those 400 itself).
 		w.Header().Set("Connection", "close")
 	}
+	g.route(w, r, 0)
+}
+
+// route serves r by the VirtualService rules for its host, or else by the
+// Route that serves the host. hops counts how often a VirtualService sent
+// the request back to the gateway.
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request, hops int) {
 	host, tag := hostKey([]byte(r.Host)), []byte(r.Header.Get(TagHeader))
+	if rules := g.custom.Load().Rules(string(host)); rules != nil {
+		g.serveCustom(w, r, rules, hops)
+		return
+	}
 	var entry hostEntry
 	var rev *revision
 	var code int
@@ -473,6 +500,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, code)
 		return
 	}
+	g.forward(w, r, entry, rev)
+}
+
+// forward sends r to a pod of rev, waiting for one if need be, within the
+// revision's limits.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, entry hostEntry, rev *revision) {
 	rev.mu.Lock()
 	timeout, responseStart, idle := rev.timeout, rev.responseStart, rev.idle
 	rev.mu.Unlock()

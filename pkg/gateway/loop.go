@@ -600,6 +600,10 @@ func (l *loop) serveNext(c *lconn) {
 // start routes the request at the head of c.in and sends it to a pod.
 func (l *loop) start(c *lconn) {
 	h := &c.req
+	if l.g.custom.Load().HasBytes(hostKey(h.host)) {
+		l.handOff(c) // a VirtualService's rules are served by net/http
+		return
+	}
 	entry, rev, code, msg := l.g.lookup(hostKey(h.host), h.tag)
 	if rev == nil {
 		if l.respond(c, code, msg, string(h.method) == http.MethodHead); c.closed {

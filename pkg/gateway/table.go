@@ -31,6 +31,9 @@ type hostEntry struct {
 // swapped in atomically.
 type table struct {
 	hosts map[string]hostEntry
+	// revisions are the revisions that exist, for VirtualServices that
+	// name one as their destination.
+	revisions map[revisionKey]bool
 }
 
 // buildTable indexes every route with traffic in its status. A route whose

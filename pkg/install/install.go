@@ -10,6 +10,7 @@ import (
 
 	"github.com/knd-dev/knd/config/crd"
 	"github.com/knd-dev/knd/pkg/apis/config"
+	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -65,10 +66,24 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 				c.Spec.Versions = append(c.Spec.Versions, legacy)
 			}
 		}
+		if c.Spec.Group == istiov1.SchemeGroupVersion.Group {
+			// Istio serves one schema under all three versions, and the
+			// tutorials' manifests use each; the full schema on each keeps
+			// strict field validation naming unsupported fields.
+			v1 := c.Spec.Versions[0]
+			for _, name := range istioVersions {
+				other := *v1.DeepCopy()
+				other.Name, other.Storage = name, false
+				c.Spec.Versions = append(c.Spec.Versions, other)
+			}
+		}
 		out = append(out, c)
 	}
 	return out, nil
 }
+
+// istioVersions are served beside networking.istio.io/v1, as Istio does.
+var istioVersions = []string{"v1alpha3", "v1beta1"}
 
 // CRDs creates or updates the CRDs and waits until all are Established.
 func ApplyCRDs(ctx context.Context, cfg *rest.Config) error {

@@ -27,7 +27,13 @@ func ResyncOnConfigChange(store *configstore.Store, c client.Client, list client
 		default:
 		}
 	})
-	all := func(ctx context.Context, _ client.Object) []reconcile.Request {
+	return source.Channel(changed, EnqueueAll(c, list))
+}
+
+// EnqueueAll is an event handler that enqueues every object of list's kind,
+// for reconcilers whose objects all depend on another kind.
+func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		objs := list.DeepCopyObject().(client.ObjectList)
 		if err := c.List(ctx, objs); err != nil {
 			return nil
@@ -40,6 +46,5 @@ func ResyncOnConfigChange(store *configstore.Store, c client.Client, list client
 			return nil
 		})
 		return out
-	}
-	return source.Channel(changed, handler.EnqueueRequestsFromMapFunc(all))
+	})
 }

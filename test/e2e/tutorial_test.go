@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,6 +55,7 @@ func TestTutorial(t *testing.T) {
 		{"revision names", revisionNames},
 		{"domain mapping", domainMapping},
 		{"volumes", volumes},
+		{"virtual services", virtualServices},
 	} {
 		if !t.Run(part.name, func(t *testing.T) { part.run(t, d) }) {
 			return
@@ -414,4 +417,69 @@ func volumes(t *testing.T, d *tutorial) {
 	})
 	out = d.knd(t, false, "revision", "describe", "greeter-00002", "-v")
 	mustContain(t, out, `configmap "missing" not found`)
+}
+
+// virtualServices replays the tutorial's Istio VirtualServices (seed 002,
+// section 3), on the tagged helloworld-go that tagRouting left in example.
+func virtualServices(t *testing.T, d *tutorial) {
+	d.heading(2, "12. Istio VirtualServices: a header canary, a redirect, straight to a revision")
+	d.para("knd's gateway serves `networking.istio.io` VirtualServices (v1alpha3, v1beta1 and v1) itself, " +
+		"no mesh needed; `knative-serving/knative-ingress-gateway`, `knative-serving/knative-local-gateway` " +
+		"and `mesh` all mean knd's gateway, and so do `istio-ingressgateway.istio-system.svc.cluster.local` " +
+		"and `knd-gateway.knative-serving.svc.cluster.local` as destinations (\"route again by the new " +
+		"authority\"). The tutorial's first VirtualService sends a header `wid` starting with `a` or `b` to " +
+		"the tag hosts of section 5:")
+	d.knd(t, false, "kubectl", "apply", "-f", "examples/virtualservice/01-rewrite.yaml")
+	waitVirtualService(t, "example", "helloworld-go-rewrite-ingress")
+	d.knd(t, false, "kubectl", "get", "vs", "-n", "example")
+	if body := d.curl(t, "helloworld-go.weimobb.com", "wid", "a"); body != "Hello Go Sample v1!\n" {
+		t.Errorf("wid a answered %q", body)
+	}
+	if body := d.curl(t, "helloworld-go.weimobb.com", "wid", "b"); body != "Hello Go Sample v2!\n" {
+		t.Errorf("wid b answered %q", body)
+	}
+	d.para("A request no rule matches gets Envoy's answer, a 404 without a body:")
+	if code, _ := d.curlHead(t, "helloworld-go.weimobb.com", []string{"Content-Length"}); code != http.StatusNotFound {
+		t.Errorf("no wid: %d, want 404", code)
+	}
+	d.para("The second answers with a redirect to the tag host (the tutorial's `curl -L` then follows it; " +
+		"here the second request names that host itself):")
+	d.knd(t, false, "kubectl", "apply", "-f", "examples/virtualservice/02-redirect.yaml")
+	waitVirtualService(t, "example", "helloworld-go-redirect-ingress")
+	code, h := d.curlHead(t, "helloworld-go.weimoba.com", []string{"Location", "Content-Length"})
+	if code != http.StatusMovedPermanently || h.Get("Location") != "http://a-helloworld-go.example.example.com/" {
+		t.Errorf("redirect: %d to %q", code, h.Get("Location"))
+	}
+	if body := d.curl(t, "a-helloworld-go.example.example.com"); body != "Hello Go Sample v1!\n" {
+		t.Errorf("the redirect's target answered %q", body)
+	}
+	d.para("The third sends each `wid` straight to a revision by its in-cluster name, " +
+		"`<revision>.<namespace>.svc.cluster.local`:")
+	d.knd(t, false, "kubectl", "apply", "-f", "examples/virtualservice/03-to-revisions.yaml")
+	waitVirtualService(t, "example", "helloworld-go-weimob-com-ingress")
+	if body := d.curl(t, "helloworld-go.weimob.com", "wid", "b"); body != "Hello Go Sample v2!\n" {
+		t.Errorf("wid b answered %q", body)
+	}
+	if body := d.curl(t, "helloworld-go.weimob.com", "wid", "a"); body != "Hello Go Sample v1!\n" {
+		t.Errorf("wid a answered %q", body)
+	}
+	d.para("Fields knd's gateway does not serve are refused by name rather than ignored, and each " +
+		"VirtualService says in its Ready condition whether the gateway serves it:")
+	out := d.knd(t, true, "kubectl", "patch", "vs", "helloworld-go-redirect-ingress", "-n", "example", "--type=json",
+		"-p", `[{"op":"add","path":"/spec/http/0/corsPolicy","value":{"allowOrigins":[{"exact":"*"}]}}]`)
+	mustContain(t, out, `unknown field "spec.http[0].corsPolicy"`)
+	out = d.knd(t, false, "kubectl", "get", "vs", "-n", "example")
+	mustContain(t, out, "helloworld-go-redirect-ingress")
+}
+
+// waitVirtualService waits until the gateway serves a VirtualService, as
+// its Ready condition says.
+func waitVirtualService(t *testing.T, ns, name string) {
+	t.Helper()
+	poll(t, time.Minute, "VirtualService "+name+" Ready", func() (bool, string) {
+		var vs istiov1.VirtualService
+		err := apiClient(t).Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &vs)
+		c := vs.Status.GetCondition("Ready")
+		return err == nil && c != nil && c.Status == "True", fmt.Sprint(err, c)
+	})
 }

@@ -1,10 +1,11 @@
 // Package scheme builds the runtime scheme every knd client uses: the
 // built-in Kubernetes types and knd's serving, autoscaling and networking
-// types.
+// types, and the Istio routing types the gateway serves.
 package scheme
 
 import (
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
+	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
 	networkingv1alpha1 "github.com/knd-dev/knd/pkg/apis/networking/v1alpha1"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
@@ -17,7 +18,7 @@ func New() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme, servingv1.AddToScheme, servingv1beta1.AddToScheme,
-		autoscalingv1alpha1.AddToScheme, networkingv1alpha1.AddToScheme,
+		autoscalingv1alpha1.AddToScheme, networkingv1alpha1.AddToScheme, istiov1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, err

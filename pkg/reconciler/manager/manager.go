@@ -14,6 +14,7 @@ import (
 	"github.com/knd-dev/knd/pkg/reconciler/revision"
 	"github.com/knd-dev/knd/pkg/reconciler/route"
 	"github.com/knd-dev/knd/pkg/reconciler/service"
+	"github.com/knd-dev/knd/pkg/reconciler/virtualservice"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -50,6 +51,7 @@ func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store, as *
 		&route.Reconciler{Client: c, Config: store},
 		&domainmapping.Reconciler{Client: c, Config: store},
 		&gc.Reconciler{Client: c, Config: store},
+		&virtualservice.Reconciler{Client: c},
 		as,
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {

@@ -152,6 +152,14 @@ func tryLock(path string) (*os.File, error) {
 // bridge it left: "knd" and the subnet's address in hex.
 func bridgeName(subnet *net.IPNet) string { return fmt.Sprintf("knd%08x", ip4(subnet.IP)) }
 
+// bridgeAddress is the bridge's hardware address: locally administered
+// (02:), "k" and the subnet's address.
+func bridgeAddress(subnet *net.IPNet) net.HardwareAddr {
+	a := net.HardwareAddr{0x02, 'k', 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(a[2:], ip4(subnet.IP))
+	return a
+}
+
 func (n *Network) createBridge() error {
 	if old, err := netlink.LinkByName(n.Bridge); err == nil {
 		// Left by a knd that was killed (we hold the subnet's lock): start clean.
@@ -159,7 +167,12 @@ func (n *Network) createBridge() error {
 			return err
 		}
 	}
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge}}
+	// A bridge without an address of its own takes its lowest port's and
+	// changes it when that pod goes: every other pod's neighbour entry for
+	// the host then points nowhere, and their replies to the gateway and
+	// probes are lost for seconds. A fixed, locally administered address
+	// derived from the subnet keeps it the same across restarts too.
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, HardwareAddr: bridgeAddress(n.Subnet)}}
 	if err := netlink.LinkAdd(br); err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // BenchmarkNewPod times a pod network's setup (namespace, veth, address)
@@ -39,4 +41,45 @@ func BenchmarkNewPod(b *testing.B) {
 func p50(d []time.Duration) float64 {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return float64(d[len(d)/2].Microseconds()) / 1000
+}
+
+// TestBridgeAddressStays: the bridge keeps its own hardware address while
+// pods come and go. Without one it takes its lowest port's, and when that
+// pod went the other pods' neighbour entries for the host went stale.
+func TestBridgeAddressStays(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	n, err := Setup("198.18.0.0/15", 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	bridgeMAC := func() string {
+		l, err := netlink.LinkByName(n.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Attrs().HardwareAddr.String()
+	}
+	want := bridgeAddress(n.Subnet).String()
+	var pods []*Pod
+	for range 4 {
+		p, err := n.newPod()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods = append(pods, p)
+	}
+	for _, p := range pods {
+		if got := bridgeMAC(); got != want {
+			t.Fatalf("bridge address %s, want %s", got, want)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := bridgeMAC(); got != want {
+		t.Fatalf("bridge address after its pods went %s, want %s", got, want)
+	}
 }

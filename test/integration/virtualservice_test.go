@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// virtualServices are the rules TestVirtualServiceRules exercises, one
+// behaviour each, served for rules.vs.test.
+const virtualServices = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: rules, namespace: NS}
+spec:
+  hosts: [rules.vs.test]
+  http:
+  - match: [{uri: {prefix: /inspect/}}]
+    rewrite: {uri: /headers, authority: rewritten.vs.test}
+    headers:
+      request: {set: {x-set: "yes"}, remove: [x-drop]}
+      response: {add: {x-from-vs: knd}, remove: [content-type]}
+    route: [{destination: {host: main.NS.svc.cluster.local, port: {number: 80}}}]
+  - match: [{headers: {x-fault: {exact: abort}}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: main}}]
+  - match: [{headers: {x-fault: {exact: delay}}}]
+    fault: {delay: {fixedDelay: 300ms}}
+    route: [{destination: {host: main}}]
+  - match: [{uri: {exact: /slow}}]
+    timeout: 200ms
+    route: [{destination: {host: main}}]
+  - match: [{uri: {exact: /mirrored}}]
+    mirror: {host: shadow.NS.svc.cluster.local}
+    route: [{destination: {host: main}}]
+  - match: [{headers: {x-loop: {}}}]
+    route: [{destination: {host: istio-ingressgateway.istio-system.svc.cluster.local}}]
+  - match: [{uri: {prefix: /split}}]
+    route:
+    - {destination: {host: main-00001}, weight: 50}
+    - {destination: {host: shadow}, weight: 50}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: missing, namespace: NS}
+spec:
+  hosts: [missing.vs.test]
+  http:
+  - route: [{destination: {host: nothing.NS.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: elsewhere, namespace: NS}
+spec:
+  hosts: [elsewhere.vs.test]
+  gateways: [istio-system/some-other-gateway]
+  http:
+  - route: [{destination: {host: main}}]
+`
+
+// TestVirtualServiceRules: each VirtualService feature knd's gateway
+// serves, as a client sees it, and the status that says what it serves.
+func TestVirtualServiceRules(t *testing.T) {
+	importTestServer(t)
+	c := typedClient(t)
+	ns := namespace(t, "vs-rules")
+	for _, name := range []string{"main", "shadow"} {
+		if err := c.Create(testContext(t), helloService(ns, name, name)); err != nil {
+			t.Fatal(err)
+		}
+		waitService(t, c, ns, name, name+" ready", readyAt(name+"-00001"))
+	}
+	if out, err := knd.Kubectl(t, strings.ReplaceAll(virtualServices, "NS", ns), "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	waitVS(t, c, ns, "rules", "True//")
+	waitVS(t, c, ns, "missing", `False/DestinationNotFound/spec.http[0].route[0].destination.host: "nothing.`+ns+
+		`.svc.cluster.local" is neither a Revision nor a Knative Service (Route) in namespace "`+ns+`"`)
+	waitVS(t, c, ns, "elsewhere", "False/NotForThisGateway/none of the gateways istio-system/some-other-gateway is knd's "+
+		"(knative-serving/knative-ingress-gateway, knative-serving/knative-local-gateway or mesh)")
+
+	send := func(host, path string, header ...string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", knd.GatewayPort, path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := gatewayClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", host, path, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+
+	t.Run("rewrite and headers", func(t *testing.T) {
+		resp, body := send("rules.vs.test", "/inspect/", "X-Drop", "1", "X-Keep", "1")
+		for _, want := range []string{"Host: rewritten.vs.test\n", "X-Set: yes\n", "X-Keep: 1\n"} {
+			if resp.StatusCode != 200 || !strings.Contains(body, want) {
+				t.Errorf("%d, body without %q:\n%s", resp.StatusCode, want, body)
+			}
+		}
+		if strings.Contains(body, "X-Drop") {
+			t.Errorf("x-drop reached the pod:\n%s", body)
+		}
+		if resp.Header.Get("X-From-Vs") != "knd" || resp.Header.Get("Content-Type") != "" {
+			t.Errorf("response headers %v: want x-from-vs added and content-type removed", resp.Header)
+		}
+	})
+	t.Run("fault abort and delay", func(t *testing.T) {
+		if resp, body := send("rules.vs.test", "/", "X-Fault", "abort"); resp.StatusCode != 418 || body != "fault filter abort\n" {
+			t.Errorf("abort: %d %q", resp.StatusCode, body)
+		}
+		start := time.Now()
+		if resp, body := send("rules.vs.test", "/", "X-Fault", "delay"); resp.StatusCode != 200 || !strings.HasSuffix(body, "main\n") {
+			t.Errorf("delay: %d %q", resp.StatusCode, body)
+		}
+		if d := time.Since(start); d < 300*time.Millisecond {
+			t.Errorf("a 300ms delay answered after %v", d)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		if resp, body := send("rules.vs.test", "/slow?ms=2000"); resp.StatusCode != http.StatusGatewayTimeout || body != "request timeout\n" {
+			t.Errorf("2 s request under a 200ms timeout: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("mirror", func(t *testing.T) {
+		if resp, body := send("rules.vs.test", "/mirrored"); resp.StatusCode != 200 || !strings.HasSuffix(body, "main\n") {
+			t.Fatalf("mirrored request: %d %q", resp.StatusCode, body)
+		}
+		poll(t, 30*time.Second, "the copy in the shadow's log", func() (bool, string) {
+			out, err := knd.Kubectl(t, "", "logs", "-n", ns, "-l", "serving.knative.dev/service=shadow", "-c", "user-container")
+			return err == nil && strings.Contains(out, "request /mirrored\n"), out
+		})
+	})
+	t.Run("split between a revision and a service", func(t *testing.T) {
+		counts := map[string]int{}
+		for range 100 {
+			resp, body := send("rules.vs.test", "/split")
+			counts[fmt.Sprint(resp.StatusCode, body[strings.LastIndexByte(strings.TrimSuffix(body, "\n"), ' ')+1:])]++
+		}
+		if counts["200main\n"] < 25 || counts["200shadow\n"] < 25 || counts["200main\n"]+counts["200shadow\n"] != 100 {
+			t.Errorf("a 50/50 split over 100 requests: %v", counts)
+		}
+	})
+	t.Run("loop", func(t *testing.T) {
+		if resp, body := send("rules.vs.test", "/", "X-Loop", "1"); resp.StatusCode != http.StatusLoopDetected || !strings.HasPrefix(body, "routing loop") {
+			t.Errorf("a rule that sends the request back to itself: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("no rule, missing destination, other gateway", func(t *testing.T) {
+		if resp, body := send("rules.vs.test", "/nothing-matches"); resp.StatusCode != 404 || body != "" {
+			t.Errorf("no rule matches: %d %q, want a 404 without a body", resp.StatusCode, body)
+		}
+		if resp, body := send("missing.vs.test", "/"); resp.StatusCode != 503 || !strings.Contains(body, "does not exist") {
+			t.Errorf("missing destination: %d %q", resp.StatusCode, body)
+		}
+		if resp, body := send("elsewhere.vs.test", "/"); resp.StatusCode != 404 || !strings.Contains(body, "no Route serves host") {
+			t.Errorf("a VirtualService for another gateway is served: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("unsupported field refused", func(t *testing.T) {
+		bad := "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata: {name: bad, namespace: " + ns +
+			"}\nspec:\n  hosts: [bad.vs.test]\n  http:\n  - corsPolicy: {allowOrigins: [{exact: '*'}]}\n    route: [{destination: {host: main}}]\n"
+		out, err := knd.Kubectl(t, bad, "apply", "-f", "-")
+		if err == nil || !strings.Contains(out, `unknown field "spec.http[0].corsPolicy"`) {
+			t.Errorf("a VirtualService with corsPolicy: %v\n%s", err, out)
+		}
+	})
+}
+
+func waitVS(t *testing.T, c client.Client, ns, name, want string) {
+	t.Helper()
+	poll(t, time.Minute, "VirtualService "+name+": "+want, func() (bool, string) {
+		var vs istiov1.VirtualService
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &vs); err != nil {
+			return false, err.Error()
+		}
+		got := condition(vs.Status, "Ready")
+		return got == want && vs.Status.ObservedGeneration == vs.Generation, got
+	})
+}
