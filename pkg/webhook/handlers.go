@@ -13,9 +13,11 @@ import (
 	"github.com/knd-dev/knd/pkg/apis"
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
 	"github.com/knd-dev/knd/pkg/apis/config"
+	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	servingv1beta1 "github.com/knd-dev/knd/pkg/apis/serving/v1beta1"
 	"github.com/knd-dev/knd/pkg/configstore"
+	"github.com/knd-dev/knd/pkg/customroute"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -100,6 +102,22 @@ func (configValidator) Handle(_ context.Context, req admission.Request) admissio
 	}
 	if err := config.Validate(&cm); err != nil {
 		return denied(fmt.Sprintf("validation failed: failed to parse updated ConfigMap, err: %v", err))
+	}
+	return admission.Allowed("")
+}
+
+// virtualServiceValidator refuses VirtualServices the gateway could not
+// serve (a regex that does not compile, a rule with both route and
+// redirect, ...), in the words of Istio's webhook.
+type virtualServiceValidator struct{}
+
+func (virtualServiceValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+	var vs istiov1.VirtualService
+	if err := json.Unmarshal(req.Object.Raw, &vs); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if _, err := customroute.CompileOne(&vs); err != nil {
+		return denied("configuration is invalid: " + err.Error())
 	}
 	return admission.Allowed("")
 }

@@ -31,12 +31,16 @@ const (
 	DomainMappingDefaultingName = "webhook.domainmapping.serving.knative.dev"
 	DomainMappingValidationName = "validation.webhook.domainmapping.serving.knative.dev"
 	ConfigValidationName        = "config.webhook.serving.knative.dev"
+	// IstioValidationName is Istio's own webhook's name, so that a
+	// refusal reads as it does on a cluster with Istio.
+	IstioValidationName = "validation.istio.io"
 )
 
 const (
 	defaultingPath       = "/defaulting"
 	validationPath       = "/validation"
 	configValidationPath = "/config-validation"
+	istioValidationPath  = "/istio-validation"
 )
 
 // Options say where the webhook server listens and with which certificate.
@@ -55,6 +59,7 @@ func Start(ctx context.Context, opts Options, store *configstore.Store) (<-chan 
 	server.Register(defaultingPath, &admission.Webhook{Handler: defaulter{store: store}})
 	server.Register(validationPath, &admission.Webhook{Handler: validator{store: store}})
 	server.Register(configValidationPath, &admission.Webhook{Handler: configValidator{}})
+	server.Register(istioValidationPath, &admission.Webhook{Handler: virtualServiceValidator{}})
 	errs := make(chan error, 1)
 	go func() { errs <- server.Start(ctx) }()
 	addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
@@ -125,7 +130,9 @@ func Register(ctx context.Context, client kubernetes.Interface, opts Options) er
 	}
 	configHook := validatingWebhook(ConfigValidationName, clientConfig(configValidationPath), configRules)
 	configHook.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": config.Namespace}}
-	validating.Webhooks = append(validating.Webhooks, configHook)
+	validating.Webhooks = append(validating.Webhooks, configHook,
+		validatingWebhook(IstioValidationName, clientConfig(istioValidationPath),
+			[]admissionregistrationv1.RuleWithOperations{rule(ops, "networking.istio.io", "*", "virtualservices")}))
 
 	if err := apply(ctx, client.AdmissionregistrationV1().MutatingWebhookConfigurations(), mutating); err != nil {
 		return err

@@ -463,10 +463,9 @@ func virtualServices(t *testing.T, d *tutorial) {
 	if body := d.curl(t, "helloworld-go.weimob.com", "wid", "a"); body != "Hello Go Sample v1!\n" {
 		t.Errorf("wid a answered %q", body)
 	}
-	d.para("Fields knd's gateway does not serve are refused by name rather than ignored, and each " +
+	d.para("Fields knd's gateway does not serve are refused by name rather than ignored (`kubectl apply`, `create` and `replace` validate strictly by default; `kubectl patch` only warns), and each " +
 		"VirtualService says in its Ready condition whether the gateway serves it:")
-	out := d.knd(t, true, "kubectl", "patch", "vs", "helloworld-go-redirect-ingress", "-n", "example", "--type=json",
-		"-p", `[{"op":"add","path":"/spec/http/0/corsPolicy","value":{"allowOrigins":[{"exact":"*"}]}}]`)
+	out := d.knd(t, true, "kubectl", "apply", "-f", "examples/virtualservice/refused-cors-policy.yaml")
 	mustContain(t, out, `unknown field "spec.http[0].corsPolicy"`)
 	out = d.knd(t, false, "kubectl", "get", "vs", "-n", "example")
 	mustContain(t, out, "helloworld-go-redirect-ingress")

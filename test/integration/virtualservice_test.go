@@ -174,12 +174,18 @@ func TestVirtualServiceRules(t *testing.T) {
 			t.Errorf("a VirtualService for another gateway is served: %d %q", resp.StatusCode, body)
 		}
 	})
-	t.Run("unsupported field refused", func(t *testing.T) {
+	t.Run("unsupported field and bad rule refused", func(t *testing.T) {
 		bad := "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata: {name: bad, namespace: " + ns +
 			"}\nspec:\n  hosts: [bad.vs.test]\n  http:\n  - corsPolicy: {allowOrigins: [{exact: '*'}]}\n    route: [{destination: {host: main}}]\n"
 		out, err := knd.Kubectl(t, bad, "apply", "-f", "-")
 		if err == nil || !strings.Contains(out, `unknown field "spec.http[0].corsPolicy"`) {
 			t.Errorf("a VirtualService with corsPolicy: %v\n%s", err, out)
+		}
+		bad = strings.Replace(bad, "corsPolicy: {allowOrigins: [{exact: '*'}]}", "match: [{uri: {regex: '(('}}]", 1)
+		out, err = knd.Kubectl(t, bad, "apply", "-f", "-")
+		if want := `admission webhook "validation.istio.io" denied the request: configuration is invalid: ` +
+			`spec.http[0].match[0].uri.regex: "((" is not an RE2 expression: error parsing regexp: missing closing ): ` + "`^(?:(()$`"; err == nil || !strings.Contains(out, want) {
+			t.Errorf("a VirtualService with a bad regex: %v\n%s\nwant %s", err, out, want)
 		}
 	})
 }
