@@ -44,9 +44,15 @@ fuzz:
 tutorial: bin/knd
 	KND_BIN=$(CURDIR)/bin/knd go test -count=1 -run TestTutorial ./test/e2e/ -args -tutorial=$(CURDIR)/docs/tutorial.md
 
+# The Gateway API's CRDs knd serves come from the module go.mod pins, as
+# upstream publishes them.
+GATEWAY_API_CRDS := gatewayclasses gateways httproutes
+
 generate:
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1,maxDescLen=0,allowDangerousTypes=true paths=./pkg/apis/... output:crd:dir=config/crd
+	dir=$$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api) && for crd in $(GATEWAY_API_CRDS); do \
+		install -m 644 $$dir/config/crd/standard/gateway.networking.k8s.io_$$crd.yaml config/crd/; done
 
 verify-generate: generate
 	git diff --exit-code -- config/crd pkg/apis

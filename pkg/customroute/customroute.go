@@ -15,6 +15,7 @@ import (
 	"time"
 
 	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Rule is one compiled http rule of a VirtualService.
@@ -25,8 +26,8 @@ type Rule struct {
 	Index              int
 	matches            []match
 	Route              []Destination
-	Redirect           *istiov1.HTTPRedirect
-	Rewrite            *istiov1.HTTPRewrite
+	Redirect           *Redirect
+	Rewrite            *Rewrite
 	// Timeout bounds the whole request (0: the revision's own).
 	Timeout time.Duration
 	Delay   time.Duration
@@ -37,14 +38,38 @@ type Rule struct {
 	Mirror        *Destination
 	MirrorPercent float64
 	Headers       *istiov1.Headers
+	// MissingStatus answers a request whose destination does not exist:
+	// 503 for a VirtualService (Envoy's "no healthy upstream"), 500 for an
+	// HTTPRoute (the Gateway API's).
+	MissingStatus int
 }
 
 // Destination is where a rule sends a request, with its weight.
 type Destination struct {
-	// Host is lower-cased, without a port.
+	// Host is lower-cased, without a port; "" for a backend knd cannot
+	// serve (the request gets a 500, as the Gateway API says).
 	Host    string
 	Weight  int32
 	Headers *istiov1.Headers
+}
+
+// Redirect answers with the request's URL, parts replaced: those set here.
+type Redirect struct {
+	Scheme, Host string
+	Port         uint32
+	Code         int
+	// Path replaces the whole path, or with ReplacePrefix the prefix a
+	// path-prefix match matched.
+	Path          string
+	ReplacePrefix bool
+}
+
+// Rewrite changes the request before it is routed: Host, and Path as in
+// Redirect.
+type Rewrite struct {
+	Host          string
+	Path          string
+	ReplacePrefix bool
 }
 
 // Table is every served rule, by host.
@@ -99,11 +124,12 @@ func (t *Table) HasBytes(host []byte) bool {
 	return false
 }
 
-// Compile builds the table from VirtualServices, skipping those not
-// meant for knd's gateway and those with a problem (Compile's caller
-// reports them; see Rules). The rules of several VirtualServices for one
-// host are tried oldest VirtualService first.
-func Compile(vss []istiov1.VirtualService) *Table {
+// Compile builds the table from VirtualServices and HTTPRoutes, skipping
+// those not meant for knd's gateway and those with a problem (their
+// reconcilers report them). The rules of several VirtualServices for one
+// host are tried oldest VirtualService first, then the HTTPRoutes' in
+// the Gateway API's order.
+func Compile(vss []istiov1.VirtualService, hrs []gatewayv1.HTTPRoute) *Table {
 	sorted := make([]*istiov1.VirtualService, 0, len(vss))
 	for i := range vss {
 		sorted = append(sorted, &vss[i])
@@ -133,11 +159,24 @@ func Compile(vss []istiov1.VirtualService) *Table {
 			}
 		}
 	}
+	t.addWildcards(wild)
+	t.addHTTPRoutes(hrs)
+	return t
+}
+
+// addWildcards adds "*.suffix" hosts' rules (by ".suffix") after those
+// already there, and keeps the longest suffixes first.
+func (t *Table) addWildcards(wild map[string][]*Rule) {
+	for i := range t.wildcard {
+		if r, ok := wild[t.wildcard[i].suffix]; ok {
+			t.wildcard[i].rules = append(t.wildcard[i].rules, r...)
+			delete(wild, t.wildcard[i].suffix)
+		}
+	}
 	for s, r := range wild {
 		t.wildcard = append(t.wildcard, wildcardHost{suffix: s, rules: r})
 	}
 	sort.Slice(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
-	return t
 }
 
 // Hosts are the hosts a VirtualService claims, lower-cased; a short name
@@ -178,7 +217,17 @@ func CompileOne(vs *istiov1.VirtualService) ([]*Rule, error) {
 
 func compileRule(vs *istiov1.VirtualService, i int) (*Rule, error) {
 	h := &vs.Spec.HTTP[i]
-	r := &Rule{Namespace: vs.Namespace, Service: vs.Name, Index: i, Redirect: h.Redirect, Rewrite: h.Rewrite, Headers: h.Headers}
+	r := &Rule{Namespace: vs.Namespace, Service: vs.Name, Index: i, Headers: h.Headers, MissingStatus: 503}
+	if rw := h.Rewrite; rw != nil {
+		// Istio's uri rewrite replaces the prefix a prefix match matched.
+		r.Rewrite = &Rewrite{Host: rw.Authority, Path: rw.URI, ReplacePrefix: true}
+	}
+	if rd := h.Redirect; rd != nil {
+		r.Redirect = &Redirect{Scheme: rd.Scheme, Host: rd.Authority, Port: rd.Port, Code: int(rd.RedirectCode), Path: rd.URI}
+		if r.Redirect.Code == 0 {
+			r.Redirect.Code = 301 // Envoy's
+		}
+	}
 	for j := range h.Match {
 		m, err := compileMatch(&h.Match[j])
 		if err != nil {
@@ -324,7 +373,7 @@ func (r *Rule) Match(req *http.Request) (ok bool, uriPrefix string) {
 	}
 	for i := range r.matches {
 		if r.matches[i].matches(req) {
-			if u := r.matches[i].uri; u != nil && u.kind == prefix {
+			if u := r.matches[i].uri; u != nil && (u.kind == prefix || u.kind == pathPrefix) {
 				return true, u.value
 			}
 			return true, ""
@@ -333,13 +382,21 @@ func (r *Rule) Match(req *http.Request) (ok bool, uriPrefix string) {
 	return false, ""
 }
 
-// RewritePath is the path a rewrite gives a request: uri replaces the
-// prefix a uri prefix match matched, or the whole path.
-func RewritePath(path, matchedPrefix, uri string) string {
-	if matchedPrefix != "" && strings.HasPrefix(path, matchedPrefix) {
-		return uri + path[len(matchedPrefix):]
+// RewritePath is the path a rewrite or redirect gives a request: with
+// replacePrefix, newPath replaces the prefix a path-prefix match matched
+// (without doubling the "/" between them), and otherwise the whole path.
+func RewritePath(path, matchedPrefix, newPath string, replacePrefix bool) string {
+	if !replacePrefix || matchedPrefix == "" || !strings.HasPrefix(path, matchedPrefix) {
+		return newPath
 	}
-	return uri
+	rest := path[len(matchedPrefix):]
+	if strings.HasSuffix(newPath, "/") && strings.HasPrefix(rest, "/") {
+		rest = rest[1:]
+	}
+	if out := newPath + rest; out != "" {
+		return out
+	}
+	return "/"
 }
 
 type matchKind int
@@ -348,7 +405,8 @@ const (
 	exact matchKind = iota
 	prefix
 	regex
-	present // an empty StringMatch on a header: it only has to be there
+	present    // an empty StringMatch on a header: it only has to be there
+	pathPrefix // the Gateway API's PathPrefix: whole path elements
 )
 
 type stringMatch struct {
@@ -398,6 +456,9 @@ func (m *stringMatch) matches(s string, fold bool) bool {
 		return strings.HasPrefix(s, m.value)
 	case regex:
 		return m.re.MatchString(s)
+	case pathPrefix:
+		v := strings.TrimSuffix(m.value, "/")
+		return strings.HasPrefix(s, v) && (len(s) == len(v) || s[len(v)] == '/')
 	}
 	return true
 }

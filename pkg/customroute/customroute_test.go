@@ -52,7 +52,7 @@ spec:
 // TestRulesMatchInOrder: the first rule whose conditions hold is the one,
 // each condition kind as Istio reads it.
 func TestRulesMatchInOrder(t *testing.T) {
-	tab := Compile([]istiov1.VirtualService{parse(t, rules)})
+	tab := Compile([]istiov1.VirtualService{parse(t, rules)}, nil)
 	for _, tc := range []struct {
 		method, target, host string
 		header               map[string]string
@@ -107,7 +107,7 @@ func TestCompileRefusesWhatCannotBeServed(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to start with %q", tc.http, err, tc.want)
 		}
-		if Compile([]istiov1.VirtualService{vs}).Has("h.example.org") {
+		if Compile([]istiov1.VirtualService{vs}, nil).Has("h.example.org") {
 			t.Errorf("%s: a VirtualService with a problem is served", tc.http)
 		}
 	}
@@ -119,7 +119,7 @@ func TestOnlyKndsGateways(t *testing.T) {
 	other := parse(t, `{metadata: {name: a, namespace: n}, spec: {hosts: [a.org], gateways: [istio-system/other], http: [{route: [{destination: {host: x}}]}]}}`)
 	mesh := parse(t, `{metadata: {name: b, namespace: n}, spec: {hosts: [b.org], http: [{route: [{destination: {host: x}}]}]}}`)
 	local := parse(t, `{metadata: {name: c, namespace: n}, spec: {hosts: [c.org], gateways: [knative-local-gateway], http: [{route: [{destination: {host: x}}]}]}}`)
-	tab := Compile([]istiov1.VirtualService{other, mesh, local})
+	tab := Compile([]istiov1.VirtualService{other, mesh, local}, nil)
 	if tab.Has("a.org") || !tab.Has("b.org") || !tab.Has("c.org") {
 		t.Errorf("served: a.org %v (want false), b.org %v, c.org %v (want true)", tab.Has("a.org"), tab.Has("b.org"), tab.Has("c.org"))
 	}
@@ -132,7 +132,7 @@ func TestOlderVirtualServiceFirst(t *testing.T) {
 	newer := parse(t, `{metadata: {name: a, namespace: n}, spec: {hosts: [h.org], http: [{route: [{destination: {host: new}}]}]}}`)
 	older.CreationTimestamp = metav1.NewTime(time.Unix(100, 0))
 	newer.CreationTimestamp = metav1.NewTime(time.Unix(200, 0))
-	r := Compile([]istiov1.VirtualService{newer, older}).Rules("h.org")
+	r := Compile([]istiov1.VirtualService{newer, older}, nil).Rules("h.org")
 	if len(r) != 2 || r[0].Route[0].Host != "old" {
 		t.Fatalf("rules %v, want the older VirtualService's first", r)
 	}
@@ -157,11 +157,20 @@ func TestPickFollowsWeights(t *testing.T) {
 }
 
 func TestRewritePathAndServiceOf(t *testing.T) {
-	if got := RewritePath("/api/users", "/api/", "/v2/"); got != "/v2/users" {
-		t.Errorf("prefix rewrite: %q", got)
-	}
-	if got := RewritePath("/api/users", "", "/v2"); got != "/v2" {
-		t.Errorf("whole-path rewrite: %q", got)
+	for _, tc := range []struct {
+		path, prefix, to string
+		replacePrefix    bool
+		want             string
+	}{
+		{"/api/users", "/api/", "/v2/", true, "/v2/users"},
+		{"/api/users", "/api", "/", true, "/users"},
+		{"/api", "/api", "", true, "/"},
+		{"/api/users", "", "/v2", true, "/v2"},
+		{"/api/users", "/api/", "/v2", false, "/v2"},
+	} {
+		if got := RewritePath(tc.path, tc.prefix, tc.to, tc.replacePrefix); got != tc.want {
+			t.Errorf("RewritePath(%q, %q, %q, %v) = %q, want %q", tc.path, tc.prefix, tc.to, tc.replacePrefix, got, tc.want)
+		}
 	}
 	for host, want := range map[string][2]string{
 		"hello-00001.example.svc.cluster.local": {"hello-00001", "example"},
@@ -186,7 +195,7 @@ func BenchmarkMatch(b *testing.B) {
 		}
 		vss = append(vss, parse(b, "metadata: {name: v"+strconv.Itoa(i)+", namespace: n}\nspec: {hosts: [h"+strconv.Itoa(i)+".example.org], http: ["+http.String()+"]}"))
 	}
-	tab := Compile(vss)
+	tab := Compile(vss, nil)
 	r := httptest.NewRequest("GET", "/p9/item", nil)
 	r.Host = "h57.example.org"
 	r.Header.Set("X-User", "u9")

@@ -67,22 +67,26 @@ func (g *Gateway) applyRule(w http.ResponseWriter, r *http.Request, rule *custom
 		return
 	}
 	if rd := rule.Redirect; rd != nil {
-		redirect(w, r, rd)
+		redirect(w, r, rd, uriPrefix)
 		return
 	}
 	if rw := rule.Rewrite; rw != nil {
-		if rw.Authority != "" {
-			r.Host = rw.Authority
+		if rw.Host != "" {
+			r.Host = rw.Host
 		}
-		if rw.URI != "" {
-			r.URL.Path = customroute.RewritePath(r.URL.Path, uriPrefix, rw.URI)
+		if rw.Path != "" {
+			r.URL.Path = customroute.RewritePath(r.URL.Path, uriPrefix, rw.Path, rw.ReplacePrefix)
 			r.URL.RawPath = ""
 		}
 	}
 	dest := rule.Pick()
-	if dest == nil {
+	switch {
+	case dest == nil:
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusNotFound)
+		return
+	case dest.Host == "":
+		http.Error(w, "the route's backend is not one knd can serve", http.StatusInternalServerError)
 		return
 	}
 	var response []*istiov1.HeaderOperations
@@ -98,16 +102,17 @@ func (g *Gateway) applyRule(w http.ResponseWriter, r *http.Request, rule *custom
 		w = &headerEditor{ResponseWriter: w, ops: response}
 	}
 	if rule.Mirror != nil && customroute.Chance(rule.MirrorPercent) {
-		g.mirror(r, rule.Mirror.Host, rule.Namespace)
+		g.mirror(r, rule.Mirror.Host, rule.Namespace, rule.MissingStatus)
 	}
-	g.toDestination(w, r, dest.Host, rule.Namespace, hops)
+	g.toDestination(w, r, dest.Host, rule.Namespace, rule.MissingStatus, hops)
 }
 
 // toDestination sends r where a rule's destination host points: back to
 // the gateway (route again by the request's authority), to a revision, or
 // to a Knative Service, by their in-cluster names. ns is the
-// VirtualService's namespace, for short names.
-func (g *Gateway) toDestination(w http.ResponseWriter, r *http.Request, host, ns string, hops int) {
+// VirtualService's namespace, for short names; missing is the status when
+// the destination does not exist.
+func (g *Gateway) toDestination(w http.ResponseWriter, r *http.Request, host, ns string, missing, hops int) {
 	if istiov1.IsGatewayHost(host) {
 		if hops >= maxHops {
 			http.Error(w, fmt.Sprintf("routing loop: VirtualServices sent the request back to the gateway %d times", maxHops+1), http.StatusLoopDetected)
@@ -125,7 +130,7 @@ func (g *Gateway) toDestination(w http.ResponseWriter, r *http.Request, host, ns
 	entry, rev, code, msg := g.lookup([]byte(name+"."+namespace+".svc.cluster.local"), []byte(r.Header.Get(TagHeader)))
 	if rev == nil {
 		if code == http.StatusNotFound {
-			code, msg = http.StatusServiceUnavailable, fmt.Sprintf("no Revision or Knative Service %s/%s: the destination %q of a VirtualService does not exist", namespace, name, host)
+			code, msg = missing, fmt.Sprintf("no Revision or Knative Service %s/%s: the destination %q of a VirtualService does not exist", namespace, name, host)
 		}
 		http.Error(w, msg, code)
 		return
@@ -133,43 +138,41 @@ func (g *Gateway) toDestination(w http.ResponseWriter, r *http.Request, host, ns
 	g.forward(w, r, entry, rev)
 }
 
-// redirect answers with the request's URL, parts replaced as rd says
-// (Envoy's 301 by default, and no body).
-func redirect(w http.ResponseWriter, r *http.Request, rd *istiov1.HTTPRedirect) {
+// redirect answers with the request's URL, parts replaced as rd says, and
+// no body.
+func redirect(w http.ResponseWriter, r *http.Request, rd *customroute.Redirect, uriPrefix string) {
 	scheme := rd.Scheme
 	if scheme == "" {
 		scheme = "http"
 	}
 	host := r.Host
-	if rd.Authority != "" {
-		host = rd.Authority
+	if rd.Host != "" {
+		host = rd.Host
 	}
 	if rd.Port != 0 {
 		if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
 			host = host[:i]
 		}
-		host = fmt.Sprintf("%s:%d", host, rd.Port)
+		if !(scheme == "http" && rd.Port == 80) && !(scheme == "https" && rd.Port == 443) {
+			host = fmt.Sprintf("%s:%d", host, rd.Port)
+		}
 	}
 	target := r.URL.RequestURI()
-	if rd.URI != "" {
-		target = rd.URI
+	if rd.Path != "" {
+		target = customroute.RewritePath(r.URL.Path, uriPrefix, rd.Path, rd.ReplacePrefix)
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery
 		}
 	}
-	code := int(rd.RedirectCode)
-	if code == 0 {
-		code = http.StatusMovedPermanently
-	}
 	w.Header().Set("Location", scheme+"://"+host+target)
 	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(code)
+	w.WriteHeader(rd.Code)
 }
 
 // mirror sends a copy of r to host, with "-shadow" added to its authority
 // as Istio does, and drops the answer. Bodies over maxMirroredBody, or of
 // unknown length, are not mirrored.
-func (g *Gateway) mirror(r *http.Request, host, ns string) {
+func (g *Gateway) mirror(r *http.Request, host, ns string, missing int) {
 	if r.ContentLength < 0 || r.ContentLength > maxMirroredBody {
 		return
 	}
@@ -198,7 +201,7 @@ func (g *Gateway) mirror(r *http.Request, host, ns string) {
 	go func() {
 		defer func() { <-g.mirrors }()
 		defer cancel()
-		g.toDestination(&discard{header: http.Header{}}, m, host, ns, maxHops)
+		g.toDestination(&discard{header: http.Header{}}, m, host, ns, missing, maxHops)
 	}()
 }
 

@@ -39,6 +39,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Headers upstream sets for the pod and never takes from clients.
@@ -219,7 +220,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	g.cache = c
-	for _, obj := range []client.Object{&servingv1.Route{}, &servingv1.Revision{}, &corev1.Pod{}, &servingv1beta1.DomainMapping{}, &istiov1.VirtualService{}} {
+	for _, obj := range []client.Object{&servingv1.Route{}, &servingv1.Revision{}, &corev1.Pod{}, &servingv1beta1.DomainMapping{}, &istiov1.VirtualService{}, &gatewayv1.HTTPRoute{}} {
 		inf, err := c.GetInformer(ctx, obj)
 		if err != nil {
 			return err
@@ -342,7 +343,12 @@ func (g *Gateway) resync(ctx context.Context) {
 		t.revisions[revisionKey{revs.Items[i].Namespace, revs.Items[i].Name}] = true
 	}
 	g.table.Store(t)
-	g.custom.Store(customroute.Compile(vss.Items))
+	var hrs gatewayv1.HTTPRouteList
+	if err := g.cache.List(ctx, &hrs, ro); err != nil {
+		klog.ErrorS(err, "gateway: listing HTTP routes")
+		return
+	}
+	g.custom.Store(customroute.Compile(vss.Items, hrs.Items))
 	ready := map[revisionKey]map[string]string{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
@@ -452,17 +458,23 @@ func (g *Gateway) lookup(host, tag []byte) (entry hostEntry, rev *revision, code
 	if !ok {
 		return entry, nil, http.StatusNotFound, fmt.Sprintf("no Route serves host %q", host)
 	}
-	name := entry.name
-	if len(tag) > 0 && name == "" && g.opts.Config.Get().Features.Enabled(config.TagHeaderBasedRouting) {
-		if _, ok := entry.route.splits[string(tag)]; ok {
-			name = string(tag)
-		}
-	}
-	revName := pick(entry.route.splits[name])
+	revName := pick(entry.route.splits[g.trafficName(entry, tag)])
 	if revName == "" {
 		return entry, nil, http.StatusServiceUnavailable, fmt.Sprintf("Route %s/%s has no ready revision", entry.route.namespace, entry.route.name)
 	}
 	return entry, g.revision(entry.route.namespace, revName), 0, ""
+}
+
+// trafficName is the traffic a request for entry's host takes: the host's
+// own, or with tag-header-based-routing the tag its Knative-Serving-Tag
+// names.
+func (g *Gateway) trafficName(entry hostEntry, tag []byte) string {
+	if len(tag) > 0 && entry.name == "" && g.opts.Config.Get().Features.Enabled(config.TagHeaderBasedRouting) {
+		if _, ok := entry.route.splits[string(tag)]; ok {
+			return string(tag)
+		}
+	}
+	return entry.name
 }
 
 // ServeHTTP routes one request the fast path handed over, or one from an
@@ -499,6 +511,9 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, hops int) {
 	if rev == nil {
 		http.Error(w, msg, code)
 		return
+	}
+	if entry.route.sticky {
+		rev = g.stick(w, r, entry, tag, rev)
 	}
 	g.forward(w, r, entry, rev)
 }

@@ -615,6 +615,10 @@ func (l *loop) start(c *lconn) {
 		}
 		return
 	}
+	if entry.route.sticky {
+		l.handOff(c) // the revision comes from a cookie, the answer sets one (sticky.go)
+		return
+	}
 	p, timeout := rev.loopReserve()
 	if p == nil {
 		// To wait there for a pod, or to be served as only net/http can;

@@ -16,6 +16,8 @@ import (
 type routeEntry struct {
 	namespace, name string
 	splits          map[string][]servingv1.Split
+	// sticky: a cookie keeps each client on its revision (sticky.go).
+	sticky bool
 }
 
 // hostEntry is what a Host header selects: a route and a traffic name.
@@ -47,7 +49,8 @@ func buildTable(routes []servingv1.Route, mappings []servingv1beta1.DomainMappin
 			continue
 		}
 		e := &routeEntry{namespace: rt.Namespace, name: rt.Name,
-			splits: servingv1.Splits(rt.Status.Traffic)}
+			splits: servingv1.Splits(rt.Status.Traffic),
+			sticky: rt.Annotations[servingv1.SessionAffinityAnnotation] == "cookie"}
 		add := func(host, name string) {
 			if host != "" {
 				t.hosts[strings.ToLower(host)] = hostEntry{route: e, name: name}

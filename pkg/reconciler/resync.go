@@ -3,7 +3,9 @@ package reconciler
 import (
 	"context"
 
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"github.com/knd-dev/knd/pkg/configstore"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -47,4 +49,19 @@ func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 		})
 		return out
 	})
+}
+
+// RevisionOrRoute says whether a Revision or a Route (a Knative Service's
+// traffic) has that name: what a custom route's destination names.
+func RevisionOrRoute(ctx context.Context, c client.Client, key types.NamespacedName) (bool, error) {
+	for _, obj := range []client.Object{&servingv1.Revision{}, &servingv1.Route{}} {
+		err := c.Get(ctx, key, obj)
+		if err == nil {
+			return true, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return false, err
+		}
+	}
+	return false, nil
 }

@@ -19,7 +19,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-var gatewayClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+// gatewayClient never follows a redirect: its target names a host only the
+// gateway knows, and no request may leave the machine (not even a lookup).
+var gatewayClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // viaGateway sends GET path to the gateway with the given Host.
 func viaGateway(host, path string, header http.Header) (int, string, error) {

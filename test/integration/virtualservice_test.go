@@ -10,6 +10,7 @@ import (
 	"time"
 
 	istiov1 "github.com/knd-dev/knd/pkg/apis/istio/v1"
+	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -199,5 +200,83 @@ func waitVS(t *testing.T, c client.Client, ns, name, want string) {
 		}
 		got := condition(vs.Status, "Ready")
 		return got == want && vs.Status.ObservedGeneration == vs.Generation, got
+	})
+}
+
+// TestSessionAffinity: with knd.dev/session-affinity: cookie, a client
+// keeps the revision its first answer's cookie names while that revision
+// has a share of the split, and moves (with a new cookie) once it has none.
+func TestSessionAffinity(t *testing.T) {
+	importTestServer(t)
+	c := typedClient(t)
+	ns := namespace(t, "sticky")
+	svc := helloService(ns, "web", "one")
+	svc.Annotations = map[string]string{"knd.dev/session-affinity": "cookie"}
+	if err := c.Create(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, ns, "web", "web ready", readyAt("web-00001"))
+	if out, err := knd.Knd(t, "service", "update", "web", "-n", ns, "--env", "GREETING=two", "--traffic", "web-00001=50,@latest=50"); err != nil {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	waitService(t, c, ns, "web", "50/50", func(s *servingv1.Service) bool {
+		return readyAt("web-00002")(s) && len(s.Status.Traffic) == 2
+	})
+	host := "web." + ns + ".example.com"
+	ask := func(cookie string) (greeting, set string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "knd-revision", Value: cookie})
+		}
+		resp, err := gatewayClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "knd-revision" {
+				set = ck.Value
+			}
+		}
+		f := strings.Fields(string(b))
+		return f[len(f)-1], set
+	}
+	want := map[string]string{"web-00001": "one", "web-00002": "two"}
+	seen := map[string]bool{}
+	for range 40 {
+		greeting, rev := ask("")
+		if want[rev] != greeting {
+			t.Fatalf("a new client was served %q with a cookie for %q", greeting, rev)
+		}
+		seen[rev] = true
+	}
+	if !seen["web-00001"] || !seen["web-00002"] {
+		t.Fatalf("40 new clients all got the same revision: %v", seen)
+	}
+	for _, rev := range []string{"web-00001", "web-00002"} {
+		for range 20 {
+			if greeting, set := ask(rev); greeting != want[rev] || set != "" {
+				t.Fatalf("a client of %s was served %q (new cookie %q)", rev, greeting, set)
+			}
+		}
+	}
+	if greeting, set := ask("web-00009"); want[set] != greeting {
+		t.Errorf("a cookie for a revision outside the split: served %q, new cookie %q", greeting, set)
+	}
+	if out, err := knd.Knd(t, "service", "update", "web", "-n", ns, "--traffic", "web-00002=100"); err != nil {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	poll(t, 30*time.Second, "the client of web-00001 moved", func() (bool, string) {
+		greeting, set := ask("web-00001")
+		return greeting == "two" && set == "web-00002", greeting + " " + set
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/knd-dev/knd/pkg/reconciler/configuration"
 	"github.com/knd-dev/knd/pkg/reconciler/domainmapping"
 	"github.com/knd-dev/knd/pkg/reconciler/gc"
+	"github.com/knd-dev/knd/pkg/reconciler/httproute"
 	"github.com/knd-dev/knd/pkg/reconciler/revision"
 	"github.com/knd-dev/knd/pkg/reconciler/route"
 	"github.com/knd-dev/knd/pkg/reconciler/service"
@@ -52,6 +53,7 @@ func Start(ctx context.Context, cfg *rest.Config, store *configstore.Store, as *
 		&domainmapping.Reconciler{Client: c, Config: store},
 		&gc.Reconciler{Client: c, Config: store},
 		&virtualservice.Reconciler{Client: c},
+		&httproute.Reconciler{Client: c},
 		as,
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {

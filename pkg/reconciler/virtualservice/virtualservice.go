@@ -15,7 +15,6 @@ import (
 	"github.com/knd-dev/knd/pkg/customroute"
 	"github.com/knd-dev/knd/pkg/reconciler"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -93,7 +92,7 @@ func (r *Reconciler) check(ctx context.Context, vs *istiov1.VirtualService) (rea
 			continue
 		}
 		name, ns := customroute.ServiceOf(host, vs.Namespace)
-		found, err := r.exists(ctx, types.NamespacedName{Namespace: ns, Name: name})
+		found, err := reconciler.RevisionOrRoute(ctx, r.Client, types.NamespacedName{Namespace: ns, Name: name})
 		if err != nil {
 			return "", "", err
 		}
@@ -102,18 +101,4 @@ func (r *Reconciler) check(ctx context.Context, vs *istiov1.VirtualService) (rea
 		}
 	}
 	return "", "", nil
-}
-
-// exists says whether a Revision or a Route has that name.
-func (r *Reconciler) exists(ctx context.Context, key types.NamespacedName) (bool, error) {
-	for _, obj := range []client.Object{&servingv1.Revision{}, &servingv1.Route{}} {
-		err := r.Client.Get(ctx, key, obj)
-		if err == nil {
-			return true, nil
-		}
-		if !apierrors.IsNotFound(err) {
-			return false, err
-		}
-	}
-	return false, nil
 }

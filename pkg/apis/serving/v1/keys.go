@@ -27,6 +27,11 @@ const (
 	ServiceTypeLabelKey        = "networking.internal.knative.dev/serviceType"
 	VisibilityClusterLocal     = "cluster-local"
 	networkingAnnotationPrefix = "networking.knative.dev/"
+	// SessionAffinityAnnotation, knd's own, set to "cookie" on a Service
+	// (or Route), keeps a client on the revision a traffic split first gave
+	// it, as Cloud Run's session affinity does (SessionAffinityCookie).
+	SessionAffinityAnnotation = "knd.dev/session-affinity"
+	SessionAffinityCookie     = "knd-revision"
 	// LastAppliedAnnotation is kubectl's; it is never copied to children.
 	LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 )
