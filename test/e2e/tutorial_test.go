@@ -56,6 +56,7 @@ func TestTutorial(t *testing.T) {
 		{"domain mapping", domainMapping},
 		{"volumes", volumes},
 		{"virtual services", virtualServices},
+		{"http routes and session affinity", httpRoutesAndAffinity},
 	} {
 		if !t.Run(part.name, func(t *testing.T) { part.run(t, d) }) {
 			return
@@ -481,4 +482,56 @@ func waitVirtualService(t *testing.T, ns, name string) {
 		c := vs.Status.GetCondition("Ready")
 		return err == nil && c != nil && c.Status == "True", fmt.Sprint(err, c)
 	})
+}
+
+// httpRoutesAndAffinity: the same scenarios as a Gateway API HTTPRoute, and
+// a cookie that keeps a client on its revision of a split.
+func httpRoutesAndAffinity(t *testing.T, d *tutorial) {
+	d.heading(2, "13. Gateway API HTTPRoutes, and sessions that stay on their revision")
+	d.para("knd publishes a GatewayClass `knd` and a Gateway `knative-serving/knd-gateway` (the CRDs are the " +
+		"Gateway API's own, v1.6.3); HTTPRoutes that name it as their parent are served by the same gateway:")
+	out := d.knd(t, false, "kubectl", "get", "gateway", "-n", "knative-serving")
+	mustContain(t, out, "knd-gateway   knd     127.0.0.1   True")
+	d.knd(t, false, "kubectl", "apply", "-f", "examples/httproute/01-helloworld-go-canary.yaml")
+	poll(t, time.Minute, "the HTTPRoute served", func() (bool, string) {
+		code, body := get(t, "helloworld-go.weimobd.com", "wid", "b")
+		return code == 200 && body == "Hello Go Sample v2!\n", fmt.Sprint(code, body)
+	})
+	if body := d.curl(t, "helloworld-go.weimobd.com", "wid", "a"); body != "Hello Go Sample v1!\n" {
+		t.Errorf("wid a answered %q", body)
+	}
+	if body := d.curl(t, "helloworld-go.weimobd.com", "wid", "b"); body != "Hello Go Sample v2!\n" {
+		t.Errorf("wid b answered %q", body)
+	}
+	code, h := d.curlHead(t, "helloworld-go.weimobd.com", []string{"Location", "Content-Length"})
+	if code != http.StatusNotFound {
+		t.Errorf("no wid: %d %v", code, h)
+	}
+	d.para("The route's status says knd's gateway accepted it and found its backends (the revisions' Services):")
+	out = d.knd(t, false, "kubectl", "get", "httproute", "helloworld-go-canary", "-n", "example",
+		"-o", `jsonpath={range .status.parents[*].conditions[*]}{.type}={.status} {.reason}{"\n"}{end}`)
+	mustContain(t, out, "Accepted=True Accepted", "ResolvedRefs=True ResolvedRefs")
+	d.para("A Service's traffic split can keep each client on the revision it first got, as Cloud Run's session " +
+		"affinity does: annotate the Service with `knd.dev/session-affinity: cookie`, and the answer sets a " +
+		"`knd-revision` cookie that later requests follow while that revision has a share of the traffic:")
+	d.knd(t, false, "kubectl", "annotate", "ksvc", "helloworld-go", "-n", "example", "knd.dev/session-affinity=cookie")
+	var cookie string
+	poll(t, 30*time.Second, "a knd-revision cookie", func() (bool, string) {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", server.GatewayPort), nil)
+		req.Host = "helloworld-go.example.example.com"
+		resp, err := gatewayClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		cookie = resp.Header.Get("Set-Cookie")
+		return strings.HasPrefix(cookie, "knd-revision="), cookie
+	})
+	_, h = d.curlHead(t, "helloworld-go.example.example.com", []string{"Set-Cookie"})
+	mustContain(t, h.Get("Set-Cookie"), "knd-revision=helloworld-go-0000", "; Path=/; HttpOnly; SameSite=Lax")
+	for range 3 {
+		if body := d.curl(t, "helloworld-go.example.example.com", "Cookie", "knd-revision=helloworld-go-00002"); body != "Hello Go Sample v2!\n" {
+			t.Errorf("a client of helloworld-go-00002 answered %q", body)
+		}
+	}
 }
