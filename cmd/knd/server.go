@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only when KND_PPROF is set
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +35,7 @@ import (
 	"github.com/knd-dev/knd/pkg/poddns"
 	"github.com/knd-dev/knd/pkg/reconciler/manager"
 	"github.com/knd-dev/knd/pkg/samples"
+	"github.com/knd-dev/knd/pkg/tcprelay"
 	"github.com/knd-dev/knd/pkg/webhook"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -112,12 +115,45 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	defer klog.Flush()
 
+	// The runtime comes first: where pods reach the API server (the host's
+	// address on their network) is named in its certificate.
+	images, provider, err := newRuntime(sysCtx, o)
+	if err != nil {
+		return err
+	}
+	agentRan := false
+	defer func() {
+		if c, ok := provider.(io.Closer); ok && !agentRan { // else the agent closes it once its pods are gone
+			_ = c.Close()
+		}
+	}()
+	// Pods with a network of their own reach the gateway, resolve the
+	// hosts it routes, and reach the API server at the host's address on
+	// that network.
+	podHost := ""
+	if p, ok := provider.(interface{ HostAddress() string }); ok {
+		podHost = p.HostAddress()
+	}
+	var extraIPs []net.IP
+	if podHost != "" {
+		extraIPs = append(extraIPs, net.ParseIP(podHost))
+	}
 	cp, err := controlplane.Start(sysCtx, controlplane.Config{DataDir: o.dataDir, BindAddress: o.bindAddress, APIPort: o.apiPort,
-		CallerPorts: []int{o.gatewayPort, o.metricsPort}})
+		CallerPorts: []int{o.gatewayPort, o.metricsPort}, ExtraServingIPs: extraIPs})
 	if err != nil {
 		return fmt.Errorf("control plane: %w (see %s)", err, logFile)
 	}
 	defer cp.Stop()
+	apiServer := node.APIServer{OnHost: cp.APIAddress()}
+	if podHost != "" {
+		// TLS end to end: the relay only moves bytes, bounded in number.
+		relay, err := tcprelay.Start(net.JoinHostPort(podHost, "443"), cp.APIAddress(), 1024)
+		if err != nil {
+			return fmt.Errorf("the API server's relay on the pod network: %w", err)
+		}
+		defer relay.Close()
+		apiServer.OnPodNetwork = relay.Addr().String()
+	}
 	client, err := kubernetes.NewForConfig(cp.AdminConfig)
 	if err != nil {
 		return err
@@ -158,7 +194,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// The node agent tells the gateway (created below) the moment a
 	// revision's pod is ready or stops being ready, ahead of the API.
 	var gwRef atomic.Pointer[gateway.Gateway]
-	agent, provider, err := newNodeAgent(sysCtx, o, cp, client, func(pod *corev1.Pod, addr string, ready bool) {
+	agent, err := newNodeAgent(o, cp, client, images, provider, apiServer, func(pod *corev1.Pod, addr string, ready bool) {
 		if gw, rev := gwRef.Load(), pod.Labels[servingv1.RevisionLabelKey]; gw != nil && rev != "" {
 			gw.PodReadiness(pod.Namespace, rev, pod.Name, addr, ready)
 		}
@@ -175,7 +211,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	agentReady, agentDone := make(chan struct{}), make(chan error, 1)
 	// Pods stop before the control plane does (deferred cp.Stop).
 	agentCtx, stopAgent := context.WithCancel(context.Background())
-	defer func() { stopAgent(); <-agentDone }()
+	var agentErr error
+	stopPods := sync.OnceFunc(func() { stopAgent(); agentErr = <-agentDone })
+	defer stopPods()
+	agentRan = true
 	go func() { agentDone <- agent.Run(agentCtx, agentReady) }()
 	select {
 	case <-agentReady:
@@ -190,12 +229,6 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-	// Pods with a network of their own reach the gateway, and resolve the
-	// hosts it routes, at the host's address on that network.
-	podHost := ""
-	if p, ok := provider.(interface{ HostAddress() string }); ok {
-		podHost = p.HostAddress()
-	}
 	gwOpts := gateway.Options{RestConfig: cp.AdminConfig, Scheme: scheme, Config: store,
 		Address: net.JoinHostPort(o.bindAddress, fmt.Sprint(o.gatewayPort)), OnColdStart: kpa.Poke,
 		MetricsAddress: metricsAddress(o.bindAddress, o.metricsPort), MaxConnections: o.maxConns}
@@ -208,7 +241,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	gwRef.Store(gw)
 	if podHost != "" {
-		dns, err := poddns.Start(net.JoinHostPort(podHost, "53"), net.ParseIP(podHost), gw.Routes)
+		dns, err := poddns.Start(net.JoinHostPort(podHost, "53"), net.ParseIP(podHost),
+			func(host string) bool { return isAPIServiceName(host) || gw.Routes(host) })
 		if err != nil {
 			return fmt.Errorf("DNS server of the pod network: %w", err)
 		}
@@ -243,6 +277,13 @@ func runServer(ctx context.Context, o serverOptions) error {
 		if err := <-gwDone; err != nil {
 			klog.ErrorS(err, "gateway shutdown")
 		}
+		// Then the pods, while the API still serves the final status each
+		// writes (stopped before them, a restarted knd would read pods Ready
+		// at addresses nothing listens on); then the rest.
+		stopPods()
+		if agentErr != nil {
+			klog.ErrorS(agentErr, "node agent shutdown")
+		}
 		stopSystem()
 		return nil
 	case err := <-cp.Errors():
@@ -268,10 +309,10 @@ func metricsAddress(host string, port int) string {
 
 // newNodeAgent sets up the node agent with the chosen provider and a
 // kubelet endpoint certificate from the control plane's CA.
-func newNodeAgent(ctx context.Context, o serverOptions, cp *controlplane.ControlPlane, client kubernetes.Interface,
-	podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, node.Provider, error) {
-	dataDir := o.dataDir
-	images, err := image.Open(filepath.Join(dataDir, "images"))
+// newRuntime opens the image store (with the tutorials' sample images)
+// and the provider that runs pods.
+func newRuntime(ctx context.Context, o serverOptions) (*image.Store, node.Provider, error) {
+	images, err := image.Open(filepath.Join(o.dataDir, "images"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -280,28 +321,44 @@ func newNodeAgent(ctx context.Context, o serverOptions, cp *controlplane.Control
 	} else if err != nil {
 		return nil, nil, fmt.Errorf("sample images: %w", err)
 	}
-	nodeName := node.DefaultNodeName()
-	certDir := filepath.Join(dataDir, "kubelet")
-	if err := os.MkdirAll(certDir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	cert, key := filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
-	if err := cp.PKI().IssueServing(cert, key, "knd-kubelet", []net.IP{net.ParseIP("127.0.0.1")}, []string{nodeName, "localhost"}); err != nil {
-		return nil, nil, err
-	}
 	// Before the provider starts sandboxes, whose mounts are copied from here.
-	if err := volume.PrepareDir(node.VolumesDir(dataDir)); err != nil {
+	if err := volume.PrepareDir(node.VolumesDir(o.dataDir)); err != nil {
 		return nil, nil, err
 	}
-	provider, err := newProvider(ctx, o, images, nodeName)
+	provider, err := newProvider(ctx, o, images, node.DefaultNodeName())
 	if err != nil {
 		return nil, nil, err
 	}
+	return images, provider, nil
+}
+
+// isAPIServiceName says whether a pod asks for the kubernetes Service,
+// which resolves (like the gateway's hosts) to the host's address on the
+// pod network, where the API server's relay listens.
+func isAPIServiceName(host string) bool {
+	switch host {
+	case "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local":
+		return true
+	}
+	return false
+}
+
+func newNodeAgent(o serverOptions, cp *controlplane.ControlPlane, client kubernetes.Interface, images *image.Store, provider node.Provider,
+	apiServer node.APIServer, podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, error) {
+	nodeName := node.DefaultNodeName()
+	certDir := filepath.Join(o.dataDir, "kubelet")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, err
+	}
+	cert, key := filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
+	if err := cp.PKI().IssueServing(cert, key, "knd-kubelet", []net.IP{net.ParseIP("127.0.0.1")}, []string{nodeName, "localhost"}); err != nil {
+		return nil, err
+	}
 	return node.New(node.Options{
-		Client: client, NodeName: nodeName, DataDir: dataDir, Provider: provider,
+		Client: client, NodeName: nodeName, DataDir: o.dataDir, Provider: provider,
 		KubeletCertFile: cert, KubeletKeyFile: key, ClientCAFile: cp.PKI().CACert(),
-		Version: version.Get().GitVersion, PodReadiness: podReadiness, MaxPods: o.maxPods,
-	}), provider, nil
+		Version: version.Get().GitVersion, PodReadiness: podReadiness, MaxPods: o.maxPods, APIServer: apiServer,
+	}), nil
 }
 
 // newProvider picks how pods run (--runtime).

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	certutil "k8s.io/client-go/util/cert"
@@ -81,9 +82,13 @@ func (p PKI) ensure(servingIPs []net.IP, servingNames []string) error {
 	if err := p.ensureEtcd(); err != nil {
 		return err
 	}
-	if err := ca.ensureIssued(p.ServingCert(), p.ServingKey(), pkix.Name{CommonName: "kube-apiserver"},
-		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, servingIPs, servingNames); err != nil {
-		return err
+	// Issued again when it does not name every address: the pod network's
+	// may change between starts.
+	if !names(p.ServingCert(), servingIPs, servingNames) {
+		if err := ca.issue(p.ServingCert(), p.ServingKey(), pkix.Name{CommonName: "kube-apiserver"},
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, servingIPs, servingNames); err != nil {
+			return err
+		}
 	}
 	for _, id := range []identity{adminIdentity, controllerIdentity, schedulerIdentity, kubeletClientIdentity} {
 		if err := ca.ensureIssued(p.ClientCert(id.file), p.ClientKey(id.file),
@@ -238,6 +243,26 @@ func writeCertAndKey(certFile, keyFile string, cert *x509.Certificate, key crypt
 		return err
 	}
 	return certutil.WriteCert(certFile, certPEM)
+}
+
+// names says whether the certificate in certFile exists and names every
+// one of ips and dnsNames.
+func names(certFile string, ips []net.IP, dnsNames []string) bool {
+	certs, err := certutil.CertsFromFile(certFile)
+	if err != nil || len(certs) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !slices.ContainsFunc(certs[0].IPAddresses, ip.Equal) {
+			return false
+		}
+	}
+	for _, n := range dnsNames {
+		if !slices.Contains(certs[0].DNSNames, n) {
+			return false
+		}
+	}
+	return true
 }
 
 func exists(path string) bool {

@@ -36,6 +36,9 @@ type Config struct {
 	CallerPorts []int
 	// ServiceCIDR is the range cluster IPs are allocated from.
 	ServiceCIDR string
+	// ExtraServingIPs are more addresses the API server's certificate
+	// names: where pods reach it (a relay on the pod network).
+	ExtraServingIPs []net.IP
 }
 
 // ControlPlane is a running control plane.
@@ -65,6 +68,11 @@ func (c *ControlPlane) Kubeconfig() string { return Kubeconfig(c.cfg.DataDir) }
 // APIServerURL is where the API listens.
 func (c *ControlPlane) APIServerURL() string {
 	return "https://" + net.JoinHostPort(c.cfg.BindAddress, strconv.Itoa(c.port.API))
+}
+
+// APIAddress is the API server's host:port, for a relay to dial.
+func (c *ControlPlane) APIAddress() string {
+	return net.JoinHostPort(c.cfg.BindAddress, strconv.Itoa(c.port.API))
 }
 
 // WebhookPort is the loopback port kept for the admission webhook server.
@@ -99,6 +107,7 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 	if ip := net.ParseIP(cfg.BindAddress); ip != nil && !ip.IsLoopback() && !ip.IsUnspecified() {
 		ips = append(ips, ip)
 	}
+	ips = append(ips, cfg.ExtraServingIPs...)
 	names := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
 	if err := pki.ensure(ips, names); err != nil {
 		return nil, fmt.Errorf("pki: %w", err)

@@ -57,6 +57,16 @@ type Options struct {
 	// stops being ready, with the address it serves on, before the pod's
 	// status reaches the API.
 	PodReadiness func(pod *corev1.Pod, addr string, ready bool)
+	// APIServer is where pods reach the API server, as a kubelet's pods
+	// reach the kubernetes Service (their KUBERNETES_SERVICE_* variables).
+	APIServer APIServer
+}
+
+// APIServer is the API server's host:port as pods reach it: pods with a
+// network of their own at a relay on it, pods on the host's network
+// directly. Empty: pods get no KUBERNETES_SERVICE_* variables.
+type APIServer struct {
+	OnPodNetwork, OnHost string
 }
 
 // Agent is a running node agent.

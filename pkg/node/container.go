@@ -150,7 +150,7 @@ func (r *containerRunner) runOnce(ctx context.Context, img ImageInfo) (corev1.Co
 	w := r.pod
 	pod := w.latest()
 	env, err := containerEnv(ctx, w.agent.opts.Client, pod, &r.spec, img, w.envPort(&r.spec),
-		nodeFacts{podIP: w.podIP(), hostIP: w.agent.opts.Address, allocatable: w.agent.allocatable})
+		nodeFacts{podIP: w.podIP(), hostIP: w.agent.opts.Address, allocatable: w.agent.allocatable, apiServer: w.apiServer()})
 	if err != nil {
 		if ctx.Err() != nil {
 			return corev1.ContainerStateTerminated{}, false

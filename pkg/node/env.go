@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/knd-dev/knd/pkg/node/volume"
@@ -23,6 +24,9 @@ func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.
 		env.set(k, v)
 	}
 	env.set("HOSTNAME", pod.Name)
+	for _, kv := range apiServiceEnv(facts.apiServer) {
+		env.set(kv[0], kv[1])
+	}
 	res := &sourceCache{ctx: ctx, client: client, ns: pod.Namespace}
 	for _, from := range c.EnvFrom {
 		data, err := res.envFrom(from)
@@ -57,6 +61,24 @@ func containerEnv(ctx context.Context, client kubernetes.Interface, pod *corev1.
 type nodeFacts struct {
 	podIP, hostIP string
 	allocatable   corev1.ResourceList
+	// apiServer is where the pod reaches the API server (host:port).
+	apiServer string
+}
+
+// apiServiceEnv are the variables a kubelet gives every container for the
+// kubernetes Service (port name https), which in-cluster clients such as
+// client-go's read; for the API server at addr (none when addr is "").
+func apiServiceEnv(addr string) [][2]string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	url := "tcp://" + addr
+	p := "KUBERNETES_PORT_" + port + "_TCP"
+	return [][2]string{
+		{"KUBERNETES_SERVICE_HOST", host}, {"KUBERNETES_SERVICE_PORT", port}, {"KUBERNETES_SERVICE_PORT_HTTPS", port},
+		{"KUBERNETES_PORT", url}, {p, url}, {p + "_PROTO", "tcp"}, {p + "_PORT", port}, {p + "_ADDR", host},
+	}
 }
 
 // argv applies Kubernetes' command/args rules to the image's entrypoint

@@ -45,3 +45,23 @@ func TestArgv(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIServiceVariables: the kubernetes Service's variables as a kubelet
+// writes them, which client-go's in-cluster configuration reads.
+func TestAPIServiceVariables(t *testing.T) {
+	got := map[string]string{}
+	for _, kv := range apiServiceEnv("198.18.0.1:443") {
+		got[kv[0]] = kv[1]
+	}
+	want := map[string]string{
+		"KUBERNETES_SERVICE_HOST": "198.18.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+		"KUBERNETES_PORT": "tcp://198.18.0.1:443", "KUBERNETES_PORT_443_TCP": "tcp://198.18.0.1:443",
+		"KUBERNETES_PORT_443_TCP_PROTO": "tcp", "KUBERNETES_PORT_443_TCP_PORT": "443", "KUBERNETES_PORT_443_TCP_ADDR": "198.18.0.1",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	if env := apiServiceEnv(""); env != nil {
+		t.Errorf("no API server, yet %v", env)
+	}
+}

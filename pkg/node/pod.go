@@ -79,7 +79,7 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 		statusCh: make(chan struct{}, 1), started: make(chan struct{}), done: make(chan struct{}),
 		volumeChanged: make(chan struct{}, 1), launched: make(chan struct{}),
 	}
-	w.volumes = a.volumes.Pod(pod.UID, w.refreshVolumes)
+	w.volumes = a.volumes.Pod(pod.UID)
 	if pod.Status.StartTime != nil {
 		w.startTime = *pod.Status.StartTime
 	}
@@ -278,6 +278,14 @@ func (w *podWorker) envPort(c *corev1.Container) int {
 		return w.servingPort()
 	}
 	return w.port
+}
+
+// apiServer is where this pod reaches the API server.
+func (w *podWorker) apiServer() string {
+	if w.sandbox != nil {
+		return w.agent.opts.APIServer.OnPodNetwork
+	}
+	return w.agent.opts.APIServer.OnHost
 }
 
 // podIP is the pod's own IP, or the node's on the host network; "" until known.

@@ -189,6 +189,16 @@ func TestPodsOnKndsNetwork(t *testing.T) {
 	if got := ask(8080, "/dial?addr="+net.JoinHostPort("127.0.0.1", fmt.Sprint(knd.Ports(t).API))); !strings.Contains(got, "connection refused") {
 		t.Errorf("knd's API server from a pod: %q, want connection refused", got)
 	}
+	// The API server as an in-cluster client finds it: TLS verified against
+	// the service account's CA, authenticated by the pod's token; the
+	// default service account may not read pods.
+	want := `403 {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"client\" is forbidden: ` +
+		`User \"system:serviceaccount:default:default\" cannot get resource \"pods\" in API group \"\" in the namespace \"default\""`
+	for _, host := range []string{"", "kubernetes.default.svc"} {
+		if got := ask(8080, "/kube?path=/api/v1/namespaces/default/pods/client&host="+host); !strings.HasPrefix(got, want) {
+			t.Errorf("the API server from a container (host %q): %q, want %s...", host, got, want)
+		}
+	}
 }
 
 // runPod creates pod in default and returns it once Ready.

@@ -25,23 +25,19 @@ type prefetch struct {
 	tokens map[string]*token // by "<volume>/<path>"; set when done
 }
 
-// tokenDelay is how long after a pod's start its API access token is
-// asked for: past a cold start's busiest moments.
-const tokenDelay = 250 * time.Millisecond
-
 // prefetchKeep is how long a prefetched token waits for its pod to be
 // bound here (it may be bound elsewhere, or deleted).
 const prefetchKeep = time.Minute
 
-// Prefetch asks for the service-account tokens a pod that no node runs
-// yet asked for itself, so that if it is bound here its start does not
-// wait for them: a TokenRequest takes the API server 10-30 ms while a cold
-// start keeps it busy, about as long as scheduling the pod takes. The API
-// access volume's token is left for later (see token).
+// Prefetch asks for the service-account tokens of a pod that no node runs
+// yet (its API access volume's among them), so that if it is bound here
+// its start does not wait for them: a TokenRequest takes the API server
+// 10-30 ms while a cold start keeps it busy, about as long as scheduling
+// the pod takes.
 func (r *Root) Prefetch(ctx context.Context, pod *corev1.Pod) {
 	asked := map[string]*corev1.ServiceAccountTokenProjection{} // by "<volume>/<path>"
 	for _, v := range pod.Spec.Volumes {
-		if v.Projected == nil || isAPIAccess(v.Name) {
+		if v.Projected == nil {
 			continue
 		}
 		for _, src := range v.Projected.Sources {
@@ -102,57 +98,30 @@ func (r *Root) prefetchedToken(ctx context.Context, uid types.UID, key string) *
 
 // token is the pod's service-account token for src, asked for with the
 // TokenRequest API as the kubelet does (bound to the pod, so it ends with
-// it) and asked for again after 80% of its lifetime. With wait false it
-// does not wait for one being asked for: it returns the last token (nil
-// at first) and calls the pod's notify once the new one is there.
-func (p *Pod) token(ctx context.Context, pod *corev1.Pod, volume string, src *corev1.ServiceAccountTokenProjection, wait bool) (*token, error) {
+// it), or taken from the prefetch, and asked for again after 80% of its
+// lifetime. An in-cluster client reads it as it starts, so it is there
+// before the containers start.
+func (p *Pod) token(ctx context.Context, pod *corev1.Pod, volume string, src *corev1.ServiceAccountTokenProjection) (*token, error) {
 	key := volume + "/" + src.Path
-	have := p.tokens[key]
-	if have != nil && time.Now().Before(have.refreshAt) {
+	if have := p.tokens[key]; have != nil && time.Now().Before(have.refreshAt) {
 		return have, nil
 	}
-	get := func() (*token, error) {
-		if t := p.root.prefetchedToken(ctx, pod.UID, key); t != nil && time.Now().Before(t.refreshAt) {
-			return t, nil
-		}
-		return p.root.requestToken(ctx, pod, src)
-	}
-	if wait {
-		t, err := get()
-		if err != nil {
+	t := p.root.prefetchedToken(ctx, pod.UID, key)
+	if t == nil || !time.Now().Before(t.refreshAt) {
+		ctx, cancel := context.WithTimeout(ctx, tokenTimeout)
+		defer cancel()
+		var err error
+		if t, err = p.root.requestToken(ctx, pod, src); err != nil {
 			return nil, err
 		}
-		p.tokens[key] = t
-		return t, nil
 	}
-	if !p.asking[key] {
-		p.asking[key] = true
-		go func() {
-			// Not while the pod starts: the API server is busy enough then.
-			if have == nil {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(tokenDelay):
-				}
-			}
-			t, err := get()
-			p.mu.Lock()
-			delete(p.asking, key)
-			if err == nil {
-				p.tokens[key] = t
-			}
-			p.mu.Unlock()
-			if err != nil {
-				// Asked again at the next sync; not at once, the API may be down.
-				time.AfterFunc(2*time.Second, p.notify)
-				return
-			}
-			p.notify()
-		}()
-	}
-	return have, nil
+	p.tokens[key] = t
+	return t, nil
 }
+
+// tokenTimeout bounds a TokenRequest; past it the volume is retried as any
+// other that could not be set up.
+const tokenTimeout = 30 * time.Second
 
 func (r *Root) requestToken(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) (*token, error) {
 	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{

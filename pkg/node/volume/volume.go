@@ -132,15 +132,10 @@ type Pod struct {
 	root *Root
 	dir  string
 
-	// notify asks for the pod's volumes to be synced again: a token asked
-	// for without waiting has come.
-	notify func()
-
 	mu     sync.Mutex
 	paths  map[string]string // volume name → its directory, once made
 	kinds  map[string]kind
 	tokens map[string]*token // "<volume>/<path>" → the token it shows
-	asking map[string]bool   // tokens being asked for without waiting
 	tmpfs  []string
 }
 
@@ -153,11 +148,10 @@ const (
 	apiData              // configMap, secret, downwardAPI, projected: read-only, rewritten as a whole
 )
 
-// Pod returns the volumes of the pod with uid (nothing is made until
-// Sync); notify is called when they should be synced again.
-func (r *Root) Pod(uid types.UID, notify func()) *Pod {
-	return &Pod{root: r, dir: filepath.Join(r.cfg.Dir, string(uid)), notify: notify, paths: map[string]string{},
-		kinds: map[string]kind{}, tokens: map[string]*token{}, asking: map[string]bool{}}
+// Pod returns the volumes of the pod with uid (nothing is made until Sync).
+func (r *Root) Pod(uid types.UID) *Pod {
+	return &Pod{root: r, dir: filepath.Join(r.cfg.Dir, string(uid)), paths: map[string]string{},
+		kinds: map[string]kind{}, tokens: map[string]*token{}}
 }
 
 // Sync makes pod's volumes, or brings those made from the API up to date.
@@ -390,14 +384,10 @@ func (p *Pod) projected(ctx context.Context, pod *corev1.Pod, name string, src *
 		case s.DownwardAPI != nil:
 			part, err = p.downwardAPI(pod, s.DownwardAPI.Items, src.DefaultMode)
 		case s.ServiceAccountToken != nil:
-			// The API access volume every pod gets does not hold up the
-			// pod's start for its token (a TokenRequest takes 10-30 ms of
-			// a cold start): its token file appears once it has come. Pods
-			// cannot reach knd's API server, and have no KUBERNETES_SERVICE_HOST
-			// to find it, so nothing in them can miss it meanwhile. A token
-			// the pod asked for itself is there before it starts.
+			// Every token, the API access volume's too, is there before the
+			// pod starts (prefetched while the pod was scheduled).
 			var t *token
-			if t, err = p.token(ctx, pod, name, s.ServiceAccountToken, !isAPIAccess(name)); err == nil && t != nil {
+			if t, err = p.token(ctx, pod, name, s.ServiceAccountToken); err == nil {
 				part = map[string]file{filepath.Clean(s.ServiceAccountToken.Path): {data: t.data, mode: mode(nil, src.DefaultMode)}}
 			}
 		default:

@@ -26,6 +26,10 @@
 // GET /stat?path=P    "MODE UID GID" of P (symlinks followed), or the error
 // GET /dial?addr=A    "ok" if a TCP connection to A opens within 1 s, else the error
 // GET /fetch?url=U    the body of GET U, or the error
+// GET /kube?path=P[&host=H]  "STATUS BODY" of GET P on the API server, as an
+//
+//	in-cluster client reaches it (at H instead of KUBERNETES_SERVICE_HOST)
+//
 // GET /escape?path=P  tries the known ways out of a chroot to read P (outside
 //
 //	the root): what each found, one per line

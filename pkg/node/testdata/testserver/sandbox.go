@@ -61,6 +61,7 @@ func sandboxProbes(mux *http.ServeMux) {
 		defer resp.Body.Close()
 		io.Copy(w, resp.Body)
 	})
+	mux.HandleFunc("/kube", kubeHandler)
 	mux.HandleFunc("/escape", func(w http.ResponseWriter, r *http.Request) {
 		for _, line := range escapes(r.URL.Query().Get("path")) {
 			fmt.Fprintln(w, line)
