@@ -215,6 +215,22 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	return err
 }
 
+// deleteEnded completes the deletion of a pod that has no worker: it
+// ended, and its files are all that is left of it.
+func (a *Agent) deleteEnded(pod *corev1.Pod) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := a.opts.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &pod.UID}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		klog.ErrorS(err, "deleting an ended pod", "pod", pod.Namespace+"/"+pod.Name)
+	}
+	os.RemoveAll(a.podDir(pod))
+	if err := a.volumes.Pod(pod.UID).TearDown(); err != nil {
+		klog.ErrorS(err, "removing an ended pod's volumes", "pod", pod.Namespace+"/"+pod.Name)
+	}
+}
+
 // sync starts, updates or terminates the worker of a pod bound here.
 func (a *Agent) sync(pod *corev1.Pod) {
 	a.mu.Lock()
@@ -222,6 +238,11 @@ func (a *Agent) sync(pod *corev1.Pod) {
 	if !ok {
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			a.mu.Unlock()
+			if pod.DeletionTimestamp != nil {
+				// Ended before this agent started (or evicted): nothing runs,
+				// so its deletion completes at once.
+				go a.deleteEnded(pod)
+			}
 			return
 		}
 		w = newPodWorker(a, pod)

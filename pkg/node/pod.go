@@ -46,7 +46,10 @@ type podWorker struct {
 	stopping      atomic.Bool
 	toldReady     atomic.Bool  // what PodReadiness last heard
 	graceOverride atomic.Int64 // nanoseconds; 0: the pod's own
+	stopOnce      sync.Once
 	terminateOnce sync.Once
+	// evicted is the eviction's message, once the pod is evicted.
+	evicted       atomic.Pointer[string]
 	started       chan struct{} // closed once start has run
 	done          chan struct{}
 	mu            sync.Mutex
@@ -74,7 +77,7 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &podWorker{
 		agent: a, uid: pod.UID, namespace: pod.Namespace, name: pod.Name, pod: pod.DeepCopy(),
-		dir:           filepath.Join(a.opts.DataDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
+		dir:           a.podDir(pod),
 		restartPolicy: pod.Spec.RestartPolicy, startTime: metav1.Now(), ctx: ctx, cancel: cancel,
 		statusCh: make(chan struct{}, 1), started: make(chan struct{}), done: make(chan struct{}),
 		volumeChanged: make(chan struct{}, 1), launched: make(chan struct{}),
@@ -359,16 +362,21 @@ func (w *podWorker) tellReadiness() {
 
 // terminate stops every container (SIGTERM, SIGKILL after the grace
 // period) and, when the pod is being deleted, completes the deletion.
-func (w *podWorker) terminate(deletePod bool) {
-	w.terminateOnce.Do(func() {
+// podDir holds a pod's logs.
+func (a *Agent) podDir(pod *corev1.Pod) string {
+	return filepath.Join(a.opts.DataDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
+}
+
+// stop stops the pod's containers, once: the containers first, then the
+// sidecars, last started first, in what is left of the grace period (at
+// least 2 s), as the kubelet stops them.
+func (w *podWorker) stop() {
+	w.stopOnce.Do(func() {
 		<-w.started // its runners are all counted in wg
 		w.stopping.Store(true)
 		w.tellReadiness() // no new request for a pod that is stopping
 		began := time.Now()
 		w.cancel()
-		// The containers stop first, then the sidecars, last started first,
-		// in what is left of the grace period (at least 2 s), as the
-		// kubelet stops them.
 		<-w.launched
 		w.main.Wait()
 		if len(w.sidecars) > 0 {
@@ -379,6 +387,32 @@ func (w *podWorker) terminate(deletePod bool) {
 			<-sc.done
 		}
 		w.wg.Wait()
+	})
+}
+
+// evict stops the pod for good with the kubelet's eviction status (phase
+// Failed, reason Evicted, a DisruptionTarget condition) and Warning event;
+// the pod stays until it is deleted, and its owner replaces it.
+func (w *podWorker) evict(msg string) {
+	if !w.evicted.CompareAndSwap(nil, &msg) {
+		return
+	}
+	klog.InfoS("evicting pod", "pod", w.key(), "reason", msg)
+	go w.agent.event(w.latest(), corev1.EventTypeWarning, "Evicted", msg)
+	w.graceOverride.Store(int64(time.Second))
+	w.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.syncStatus(ctx); err != nil {
+		klog.ErrorS(err, "writing the evicted pod's status", "pod", w.key())
+	}
+}
+
+// terminate stops the pod and, with deletePod, deletes it and its files;
+// once.
+func (w *podWorker) terminate(deletePod bool) {
+	w.terminateOnce.Do(func() {
+		w.stop()
 		if deletePod {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -549,6 +583,15 @@ func (w *podWorker) podStatus(old corev1.PodStatus) corev1.PodStatus {
 	setCondition(&st, corev1.PodInitialized, initialized, "ContainersNotInitialized", initMsg)
 	setCondition(&st, corev1.ContainersReady, ready, "ContainersNotReady", msg)
 	setCondition(&st, corev1.PodReady, ready, "ContainersNotReady", msg)
+	if m := w.evicted.Load(); m != nil {
+		st.Phase, st.Reason, st.Message = corev1.PodFailed, "Evicted", *m
+		setCondition(&st, corev1.DisruptionTarget, true, "", "")
+		for i := range st.Conditions {
+			if st.Conditions[i].Type == corev1.DisruptionTarget {
+				st.Conditions[i].Reason, st.Conditions[i].Message = "TerminationByKubelet", *m
+			}
+		}
+	}
 	return st
 }
 

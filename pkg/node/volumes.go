@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/knd-dev/knd/pkg/node/volume"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,9 @@ import (
 // changes (a ConfigMap, a Secret, the pod's labels or annotations), and
 // at least this often, for service-account tokens coming due.
 const volumeResync = time.Minute
+
+// usageCheck is how often disk emptyDirs with a sizeLimit are measured.
+const usageCheck = 5 * time.Second
 
 // setUpVolumes makes the pod's volumes before its containers start,
 // retrying with back-off (200 ms doubling to 5 s) while one cannot be
@@ -53,15 +57,29 @@ func (w *podWorker) setUpVolumes() bool {
 	return true
 }
 
-// keepVolumesUpToDate rewrites the API-made volumes whose sources changed.
+// keepVolumesUpToDate rewrites the API-made volumes whose sources changed,
+// and evicts the pod when a disk emptyDir outgrows its sizeLimit (measured
+// every usageCheck, as the kubelet's eviction manager does).
 func (w *podWorker) keepVolumesUpToDate() {
 	t := time.NewTicker(volumeResync)
 	defer t.Stop()
+	var usage <-chan time.Time
+	if volume.HasDiskLimits(w.latest()) {
+		u := time.NewTicker(usageCheck)
+		defer u.Stop()
+		usage = u.C
+	}
 	told := ""
 	for {
 		select {
 		case <-w.ctx.Done():
 			return
+		case <-usage:
+			if msg := w.volumes.OverLimit(w.latest()); msg != "" {
+				go w.evict(msg) // not from here: stopping waits for this goroutine
+				return
+			}
+			continue
 		case <-t.C:
 		case <-w.volumeChanged:
 		}

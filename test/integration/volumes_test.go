@@ -353,3 +353,51 @@ func TestPersistentVolumeClaims(t *testing.T) {
 		return false, fmt.Sprint(n.Status.Conditions)
 	})
 }
+
+// TestEmptyDirOverItsSizeLimitEvicts: a pod whose disk emptyDir outgrows
+// its sizeLimit is evicted as the kubelet does (Failed, Evicted, the
+// kubelet's message, a DisruptionTarget condition, a Warning event), and
+// deleting it afterwards completes.
+func TestEmptyDirOverItsSizeLimitEvicts(t *testing.T) {
+	sandboxedServer(t)
+	importTestServer(t)
+	ns := namespace(t, "evict")
+	cs := knd.Clientset(t)
+	limit := resource.MustParse("1Mi")
+	pod := testPod("filler", nil, func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}}
+	})
+	if _, err := cs.CoreV1().Pods(ns).Create(testContext(t), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, "pod ready", func() (bool, string) { return len(readyPods(t, ns, "app=filler")) == 1, "" })
+	running := readyPods(t, ns, "app=filler")[0]
+	if got := ask(t, &running, "/fill?path=/scratch/big&mb=2"); got != "ok" {
+		t.Fatalf("writing 2 MiB to the emptyDir: %q", got)
+	}
+	msg := `Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". `
+	poll(t, 30*time.Second, "the pod evicted", func() (bool, string) {
+		p, err := cs.CoreV1().Pods(ns).Get(testContext(t), "filler", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		disruption := false
+		for _, c := range p.Status.Conditions {
+			disruption = disruption || (c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue && c.Reason == "TerminationByKubelet" && c.Message == msg)
+		}
+		return p.Status.Phase == corev1.PodFailed && p.Status.Reason == "Evicted" && p.Status.Message == msg && disruption,
+			fmt.Sprintf("%s %s %q %v", p.Status.Phase, p.Status.Reason, p.Status.Message, p.Status.Conditions)
+	})
+	poll(t, 10*time.Second, "the Evicted event", func() (bool, string) {
+		evs, err := cs.CoreV1().Events(ns).List(testContext(t), metav1.ListOptions{FieldSelector: "involvedObject.name=filler,reason=Evicted"})
+		return err == nil && len(evs.Items) == 1 && evs.Items[0].Type == corev1.EventTypeWarning && evs.Items[0].Message == msg, fmt.Sprint(err, evs)
+	})
+	if err := cs.CoreV1().Pods(ns).Delete(testContext(t), "filler", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "the evicted pod deleted", func() (bool, string) {
+		_, err := cs.CoreV1().Pods(ns).Get(testContext(t), "filler", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}

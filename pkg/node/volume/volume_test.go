@@ -131,3 +131,26 @@ func TestDownwardValues(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskUsage counts allocated blocks as du does: a sparse file's hole
+// takes nothing, a hard link is counted once.
+func TestDiskUsage(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got := diskUsage(dir); got < 1<<20 || got > 1<<20+64<<10 {
+		t.Errorf("usage %d, want 1 MiB and a few blocks", got)
+	}
+}

@@ -26,6 +26,7 @@
 // GET /stat?path=P    "MODE UID GID" of P (symlinks followed), or the error
 // GET /dial?addr=A    "ok" if a TCP connection to A opens within 1 s, else the error
 // GET /fetch?url=U    the body of GET U, or the error
+// GET /fill?path=P&mb=N  writes N MiB to P: "ok" or the error
 // GET /kube?path=P[&host=H]  "STATUS BODY" of GET P on the API server, as an
 //
 //	in-cluster client reaches it (at H instead of KUBERNETES_SERVICE_HOST)

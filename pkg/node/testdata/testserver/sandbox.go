@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -62,6 +64,15 @@ func sandboxProbes(mux *http.ServeMux) {
 		io.Copy(w, resp.Body)
 	})
 	mux.HandleFunc("/kube", kubeHandler)
+	mux.HandleFunc("/fill", func(w http.ResponseWriter, r *http.Request) {
+		mb, _ := strconv.Atoi(r.URL.Query().Get("mb"))
+		err := os.WriteFile(r.URL.Query().Get("path"), bytes.Repeat([]byte{'x'}, mb<<20), 0o644)
+		if err != nil {
+			fmt.Fprint(w, err)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
 	mux.HandleFunc("/escape", func(w http.ResponseWriter, r *http.Request) {
 		for _, line := range escapes(r.URL.Query().Get("path")) {
 			fmt.Fprintln(w, line)
