@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -108,62 +107,25 @@ func (d *tutorial) curlMany(t *testing.T, n int, host string) map[string]int {
 	return counts
 }
 
-// gatewayClient never follows a redirect: its target names a host only
-// the gateway knows, and no request may leave the machine.
-var gatewayClient = &http.Client{Timeout: 30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
 // curlHead sends one request, records it as `curl -i` with the status line
 // and the headers named in show, and returns the status and those headers.
 func (d *tutorial) curlHead(t *testing.T, host string, show []string, header ...string) (int, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", server.GatewayPort), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := gatewayClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", host, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := server.Request(t, http.MethodGet, host, "/", header...)
 	out := fmt.Sprintf("HTTP/1.1 %s\n", resp.Status)
 	for _, h := range show {
 		if v := resp.Header.Get(h); v != "" {
 			out += strings.ToLower(h) + ": " + v + "\n"
 		}
 	}
-	d.console(strings.Replace(curlCommand(host, header...), "curl ", "curl -i ", 1), out+"\n"+string(body))
+	d.console(strings.Replace(curlCommand(host, header...), "curl ", "curl -i ", 1), out+"\n"+body)
 	return resp.StatusCode, resp.Header
 }
 
 func get(t *testing.T, host string, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", server.GatewayPort), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := gatewayClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", host, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	resp, body := server.Request(t, http.MethodGet, host, "/", header...)
+	return resp.StatusCode, body
 }
 
 func apiClient(t *testing.T) client.Client {

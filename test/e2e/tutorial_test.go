@@ -515,16 +515,9 @@ func httpRoutesAndAffinity(t *testing.T, d *tutorial) {
 		"affinity does: annotate the Service with `knd.dev/session-affinity: cookie`, and the answer sets a " +
 		"`knd-revision` cookie that later requests follow while that revision has a share of the traffic:")
 	d.knd(t, false, "kubectl", "annotate", "ksvc", "helloworld-go", "-n", "example", "knd.dev/session-affinity=cookie")
-	var cookie string
 	poll(t, 30*time.Second, "a knd-revision cookie", func() (bool, string) {
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", server.GatewayPort), nil)
-		req.Host = "helloworld-go.example.example.com"
-		resp, err := gatewayClient.Do(req)
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		cookie = resp.Header.Get("Set-Cookie")
+		resp, _ := server.Request(t, http.MethodGet, "helloworld-go.example.example.com", "/")
+		cookie := resp.Header.Get("Set-Cookie")
 		return strings.HasPrefix(cookie, "knd-revision="), cookie
 	})
 	_, h = d.curlHead(t, "helloworld-go.example.example.com", []string{"Set-Cookie"})

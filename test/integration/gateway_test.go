@@ -13,16 +13,14 @@ import (
 
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
+	"github.com/knd-dev/knd/test/kndtest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// gatewayClient never follows a redirect: its target names a host only the
-// gateway knows, and no request may leave the machine (not even a lookup).
-var gatewayClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+var gatewayClient = kndtest.GatewayClient
 
 // viaGateway sends GET path to the gateway with the given Host.
 func viaGateway(host, path string, header http.Header) (int, string, error) {

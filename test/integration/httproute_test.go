@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -133,24 +132,7 @@ func TestHTTPRoutes(t *testing.T) {
 
 	send := func(host, method, path string, header ...string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", knd.GatewayPort, path), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := gatewayClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s%s: %v", method, host, path, err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, string(b)
+		return knd.Request(t, method, host, path, header...)
 	}
 	greeting := func(body string) string {
 		f := strings.Fields(body)

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -89,24 +88,7 @@ func TestVirtualServiceRules(t *testing.T) {
 
 	send := func(host, path string, header ...string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", knd.GatewayPort, path), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := gatewayClient.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s%s: %v", host, path, err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, string(b)
+		return knd.Request(t, http.MethodGet, host, path, header...)
 	}
 
 	t.Run("rewrite and headers", func(t *testing.T) {
@@ -225,29 +207,20 @@ func TestSessionAffinity(t *testing.T) {
 	host := "web." + ns + ".example.com"
 	ask := func(cookie string) (greeting, set string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", knd.GatewayPort), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
+		var header []string
 		if cookie != "" {
-			req.AddCookie(&http.Cookie{Name: "knd-revision", Value: cookie})
+			header = []string{"Cookie", "knd-revision=" + cookie}
 		}
-		resp, err := gatewayClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, body := knd.Request(t, http.MethodGet, host, "/", header...)
 		if resp.StatusCode != 200 {
-			t.Fatalf("%d %s", resp.StatusCode, b)
+			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
 		for _, ck := range resp.Cookies() {
 			if ck.Name == "knd-revision" {
 				set = ck.Value
 			}
 		}
-		f := strings.Fields(string(b))
+		f := strings.Fields(body)
 		return f[len(f)-1], set
 	}
 	want := map[string]string{"web-00001": "one", "web-00002": "two"}
