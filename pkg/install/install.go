@@ -47,6 +47,13 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 		if err := yaml.UnmarshalStrict(raw, c); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
+		if c.Spec.Group == "serving.knative.dev" {
+			for i := range c.Spec.Versions {
+				if s := c.Spec.Versions[i].Schema; s != nil && s.OpenAPIV3Schema != nil {
+					upstreamListTypes(s.OpenAPIV3Schema, "")
+				}
+			}
+		}
 		if c.Spec.Group == "serving.knative.dev" && legacyServingKinds[c.Spec.Names.Kind] {
 			v1 := c.Spec.Versions[0]
 			for _, name := range legacyServingVersions {
@@ -80,6 +87,33 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// mergedByKey are the only lists upstream's serving CRDs merge by key in a
+// server-side apply (x-kubernetes-list-type: map); every other list is
+// atomic there.
+var mergedByKey = map[string]bool{"env": true, "volumeMounts": true, "imagePullSecrets": true, "volumes": true}
+
+// upstreamListTypes makes the list types of a schema generated from the
+// PodSpec (which marks containers, ports and more as maps by name or
+// port) those of upstream's CRDs. As generated, a server-side apply of an
+// ordinary Service failed (a container without a name, a port without a
+// protocol, has no key), and every client-side apply logged that its
+// managed fields could not be updated.
+func upstreamListTypes(s *apiextensionsv1.JSONSchemaProps, name string) {
+	if s.XListType != nil && *s.XListType == "map" && !mergedByKey[name] {
+		s.XListType, s.XListMapKeys = nil, nil
+	}
+	for k, p := range s.Properties {
+		upstreamListTypes(&p, k)
+		s.Properties[k] = p
+	}
+	if s.Items != nil && s.Items.Schema != nil {
+		upstreamListTypes(s.Items.Schema, "")
+	}
+	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+		upstreamListTypes(s.AdditionalProperties.Schema, "")
+	}
 }
 
 // istioVersions are served beside networking.istio.io/v1, as Istio does.
