@@ -27,7 +27,7 @@ type serviceFlags struct {
 	cmd              []string
 	args             []string
 	concurrencyLimit int
-	scale            int
+	scale            string
 	scaleMin         int
 	scaleMax         int
 	scaleInit        int
@@ -56,7 +56,7 @@ func (f *serviceFlags) addFlags(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.cmd, "cmd", nil, "Specify command to be used as entrypoint instead of default one. Example: --cmd /app/start or --cmd sh --cmd /app/start.sh or --cmd /app/start --arg myArg to pass additional arguments.")
 	fl.StringArrayVar(&f.args, "arg", nil, "Add argument to the container command. Example: --arg myArg1 --arg --myArg2 --arg myArg3=3. You can use this flag multiple times.")
 	fl.IntVar(&f.concurrencyLimit, "concurrency-limit", 0, "Hard Limit of concurrent requests to be processed by a single replica.")
-	fl.IntVar(&f.scale, "scale", 0, "Set the Minimum and Maximum number of replicas.")
+	fl.StringVar(&f.scale, "scale", "", "Set the Minimum and Maximum number of replicas. You can use this flag to set both to a single value, or set a range with min/max values, or set either min or max values without specifying the other. Example: --scale 5 (scale-min = 5, scale-max = 5) or --scale 1..5 (scale-min = 1, scale-max = 5) or --scale 1.. (scale-min = 1, scale-max = unchanged) or --scale ..5 (scale-min = unchanged, scale-max = 5)")
 	fl.IntVar(&f.scaleMin, "scale-min", 0, "Minimum number of replicas.")
 	fl.IntVar(&f.scaleMax, "scale-max", 0, "Maximum number of replicas.")
 	fl.IntVar(&f.scaleInit, "scale-init", 0, "Initial number of replicas with which a service starts. Can be 0 or a positive integer.")
@@ -179,11 +179,17 @@ func (f *serviceFlags) apply(cmd *cobra.Command, svc *servingv1.Service) error {
 
 	scale := [][2]string{}
 	if changed("scale") {
-		if changed("scale-min") || changed("scale-max") {
-			return fmt.Errorf("only --scale or --scale-min and --scale-max can be specified")
+		switch {
+		case changed("scale-max"):
+			return fmt.Errorf("only --scale or --scale-max can be specified")
+		case changed("scale-min"):
+			return fmt.Errorf("only --scale or --scale-min can be specified")
 		}
-		n := strconv.Itoa(f.scale)
-		scale = append(scale, [2]string{autoscaling.MinScaleAnnotation.Canonical(), n}, [2]string{autoscaling.MaxScaleAnnotation.Canonical(), n})
+		bounds, err := scaleRange(f.scale)
+		if err != nil {
+			return err
+		}
+		scale = append(scale, bounds...)
 	}
 	for _, s := range []struct {
 		flag, key string
@@ -307,4 +313,30 @@ func pullPolicy(s string) (corev1.PullPolicy, error) {
 		}
 	}
 	return "", fmt.Errorf("unsupported pull policy %q; valid values (case insensitive): Always | Never | IfNotPresent", s)
+}
+
+// scaleRange reads kn's --scale: "N" sets min and max scale to N, "X..Y"
+// sets both, "X.." only the min and "..Y" only the max.
+func scaleRange(v string) ([][2]string, error) {
+	lo, hi, isRange := strings.Cut(v, "..")
+	if !isRange {
+		if _, err := strconv.Atoi(v); err != nil {
+			return nil, fmt.Errorf("Scale must be of the format x..y or x")
+		}
+		lo, hi = v, v
+	}
+	var out [][2]string
+	for _, b := range []struct{ key, value string }{
+		{autoscaling.MinScaleAnnotation.Canonical(), lo}, {autoscaling.MaxScaleAnnotation.Canonical(), hi},
+	} {
+		if b.value == "" {
+			continue
+		}
+		n, err := strconv.Atoi(b.value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, [2]string{b.key, strconv.Itoa(n)})
+	}
+	return out, nil
 }

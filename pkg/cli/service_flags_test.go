@@ -89,8 +89,8 @@ func TestScaleConcurrencyPortAndAnnotations(t *testing.T) {
 	if svc.Labels[servingv1.VisibilityLabelKey] != "cluster-local" {
 		t.Errorf("labels %v", svc.Labels)
 	}
-	if err := applyFlags(t, svc, "--scale", "2", "--scale-min", "1"); err == nil {
-		t.Error("--scale with --scale-min accepted")
+	if err := applyFlags(t, svc, "--scale", "2", "--scale-min", "1"); err == nil || err.Error() != "only --scale or --scale-min can be specified" {
+		t.Errorf("--scale with --scale-min: %v", err)
 	}
 	if err := applyFlags(t, svc, "--port", "http:x"); err == nil {
 		t.Error("bad --port accepted")
@@ -114,5 +114,34 @@ func TestParseRef(t *testing.T) {
 		if _, err := parseRef(bad, "default"); err == nil {
 			t.Errorf("parseRef(%q) accepted", bad)
 		}
+	}
+}
+
+// TestScaleRanges: kn's --scale forms, and its messages for bad ones.
+func TestScaleRanges(t *testing.T) {
+	min, max := autoscaling.MinScaleAnnotation.Canonical(), autoscaling.MaxScaleAnnotation.Canonical()
+	for _, tc := range []struct{ scale, min, max, err string }{
+		{"5", "5", "5", ""},
+		{"1..3", "1", "3", ""},
+		{"2..", "2", "9", ""},
+		{"..4", "7", "4", ""},
+		{"1--", "", "", "Scale must be of the format x..y or x"},
+		{"a..3", "", "", `strconv.Atoi: parsing "a": invalid syntax`},
+	} {
+		svc := existingService()
+		svc.Spec.Template.Annotations = map[string]string{min: "7", max: "9"}
+		err := applyFlags(t, svc, "--scale", tc.scale)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("--scale %s: %v, want %q", tc.scale, err, tc.err)
+			}
+			continue
+		}
+		if a := svc.Spec.Template.Annotations; err != nil || a[min] != tc.min || a[max] != tc.max {
+			t.Errorf("--scale %s: %v, min %q max %q; want %s %s", tc.scale, err, a[min], a[max], tc.min, tc.max)
+		}
+	}
+	if err := applyFlags(t, existingService(), "--scale", "2", "--scale-max", "3"); err == nil || err.Error() != "only --scale or --scale-max can be specified" {
+		t.Errorf("--scale with --scale-max: %v", err)
 	}
 }
