@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -251,17 +252,41 @@ func revisionAttrs(d *describer, rev *servingv1.Revision, verbose, full bool) {
 
 func newRevisionDeleteCommand(p *Params) *cobra.Command {
 	var w waitOptions
+	var pruneService string
+	var pruneAll bool
 	cmd := &cobra.Command{
 		Use:     "delete NAME...",
 		Aliases: []string{"rm"},
 		Short:   "Delete revisions",
+		Example: `
+  # Delete a revision 'svc1-abcde' in default namespace
+  knd revision delete svc1-abcde
+
+  # Delete all unreferenced revisions
+  knd revision delete --prune-all
+
+  # Delete all unreferenced revisions for a given service 'mysvc'
+  knd revision delete --prune mysvc`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			prune := cmd.Flags().Changed("prune")
+			switch {
+			case len(args) == 0 && !prune && !pruneAll:
 				return errors.New("'revision delete' requires one or more revision names")
+			case len(args) > 0 && pruneAll:
+				return errors.New("'revision delete' with --prune-all flag requires no arguments")
 			}
 			ns, c, err := p.connect()
 			if err != nil {
 				return err
+			}
+			if prune || pruneAll {
+				if args, err = unreferencedRevisions(cmd.Context(), c, ns, pruneService, prune); err != nil {
+					return err
+				}
+				if len(args) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "No unreferenced revisions found.")
+					return nil
+				}
 			}
 			var failed []string
 			for _, name := range args {
@@ -278,6 +303,38 @@ func newRevisionDeleteCommand(p *Params) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&pruneService, "prune", "", "Remove unreferenced revisions for a given service in a namespace.")
+	cmd.Flags().BoolVar(&pruneAll, "prune-all", false, "Remove all unreferenced revisions in a namespace.")
 	w.addFlags(cmd.Flags(), "delete")
 	return cmd
+}
+
+// unreferencedRevisions are the revisions of a namespace (of one Service
+// with byService) that no route sends traffic to (routing state not
+// active), as kn prunes them: by Service, then generation.
+func unreferencedRevisions(ctx context.Context, c client.Client, ns, service string, byService bool) ([]string, error) {
+	var revs servingv1.RevisionList
+	opts := []client.ListOption{client.InNamespace(ns)}
+	if byService {
+		opts = append(opts, client.MatchingLabels{servingv1.ServiceLabelKey: service})
+	}
+	if err := c.List(ctx, &revs, opts...); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(revs.Items, func(i, j int) bool {
+		a, b := &revs.Items[i], &revs.Items[j]
+		if sa, sb := a.Labels[servingv1.ServiceLabelKey], b.Labels[servingv1.ServiceLabelKey]; sa != sb {
+			return sa < sb
+		}
+		ga, _ := strconv.Atoi(a.Labels[servingv1.ConfigurationGenerationLabelKey])
+		gb, _ := strconv.Atoi(b.Labels[servingv1.ConfigurationGenerationLabelKey])
+		return ga < gb
+	})
+	var names []string
+	for _, r := range revs.Items {
+		if r.Labels[servingv1.RoutingStateLabelKey] != servingv1.RoutingStateActive {
+			names = append(names, r.Name)
+		}
+	}
+	return names, nil
 }

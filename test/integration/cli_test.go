@@ -162,7 +162,31 @@ func TestCLIServiceLifecycle(t *testing.T) {
 	golden(t, "service-update-missing-tag", knFails(t, append([]string{"service", "update", "hello", "--untag", "nope"}, in...)...))
 	golden(t, "service-export", kn(t, append([]string{"service", "export", "hello"}, in...)...))
 
+	// Both revisions are referenced (hello-00001 by the green tag): nothing to prune.
+	poll(t, 20*time.Second, "both revisions active", func() (bool, string) {
+		var revs servingv1.RevisionList
+		if err := c.List(context.Background(), &revs, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		states := map[string]string{}
+		for _, r := range revs.Items {
+			states[r.Name] = r.Labels[servingv1.RoutingStateLabelKey]
+		}
+		return states["hello-00001"] == "active" && states["hello-00002"] == "active", fmt.Sprint(states)
+	})
+	golden(t, "revision-delete-prune-none", kn(t, append([]string{"revision", "delete", "--prune", "hello"}, in...)...))
+	if out := knFails(t, append([]string{"revision", "delete", "--prune-all", "hello-00001"}, in...)...); !strings.Contains(out, "'revision delete' with --prune-all flag requires no arguments") {
+		t.Errorf("--prune-all with a name: %s", out)
+	}
 	golden(t, "revision-delete", kn(t, append([]string{"revision", "delete", "hello-00001"}, in...)...))
+	// A new latest revision takes all traffic: the previous one is pruned.
+	kn(t, append([]string{"service", "update", "hello", "--untag", "green", "--env", "GREETING=Third"}, in...)...)
+	poll(t, 30*time.Second, "hello-00002 no longer routed", func() (bool, string) {
+		var rev servingv1.Revision
+		err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "hello-00002"}, &rev)
+		return err == nil && rev.Labels[servingv1.RoutingStateLabelKey] == "reserve", fmt.Sprint(err, rev.Labels)
+	})
+	golden(t, "revision-delete-prune", kn(t, append([]string{"revision", "delete", "--prune", "hello"}, in...)...))
 	golden(t, "service-delete", kn(t, append([]string{"service", "delete", "hello"}, in...)...))
 	golden(t, "service-describe-missing", knFails(t, append([]string{"service", "describe", "hello"}, in...)...))
 	golden(t, "service-list-empty", kn(t, append([]string{"service", "list"}, in...)...))
