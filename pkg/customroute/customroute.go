@@ -74,7 +74,10 @@ type Rewrite struct {
 
 // Table is every served rule, by host.
 type Table struct {
-	exact map[string][]*Rule
+	// anyHost are the rules of HTTPRoutes without hostnames: after each
+	// host's own, and alone for hosts nothing else serves.
+	anyHost []*Rule
+	exact   map[string][]*Rule
 	// wildcard holds "*.suffix" hosts as ".suffix", longest first.
 	wildcard []wildcardHost
 }
@@ -86,6 +89,15 @@ type wildcardHost struct {
 
 // Empty says whether the table has no host at all.
 func (t *Table) Empty() bool { return t == nil || (len(t.exact) == 0 && len(t.wildcard) == 0) }
+
+// AnyHost are the rules for hosts that nothing else serves: those of
+// HTTPRoutes without hostnames.
+func (t *Table) AnyHost() []*Rule {
+	if t == nil {
+		return nil
+	}
+	return t.anyHost
+}
 
 // Rules returns the rules for a host (lower-case, without a port), in the
 // order they are tried; nil when no VirtualService claims the host.

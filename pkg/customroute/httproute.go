@@ -105,9 +105,6 @@ func CompileHTTPRoute(hr *gatewayv1.HTTPRoute) ([]*Rule, error) {
 }
 
 func compileHTTPRoute(hr *gatewayv1.HTTPRoute) ([]httpRule, error) {
-	if len(hr.Spec.Hostnames) == 0 {
-		return nil, fmt.Errorf("spec.hostnames: knd serves HTTPRoutes for the hostnames they name; name at least one")
-	}
 	var out []httpRule
 	for i := range hr.Spec.Rules {
 		hrule := &hr.Spec.Rules[i]
@@ -341,6 +338,7 @@ func gatewayMatch(isRegex bool, value string) (*stringMatch, error) {
 // precedence order.
 func (t *Table) addHTTPRoutes(hrs []gatewayv1.HTTPRoute) {
 	byHost := map[string][]httpRule{}
+	var any []httpRule
 	for i := range hrs {
 		hr := &hrs[i]
 		if !Attached(hr) {
@@ -350,18 +348,28 @@ func (t *Table) addHTTPRoutes(hrs []gatewayv1.HTTPRoute) {
 		if err != nil {
 			continue
 		}
+		if len(hr.Spec.Hostnames) == 0 {
+			any = append(any, rules...)
+		}
 		for _, h := range hr.Spec.Hostnames {
 			host := strings.ToLower(string(h))
 			byHost[host] = append(byHost[host], rules...)
 		}
 	}
+	// A route without hostnames matches every host, after the hosts' own
+	// (the spec orders by hostname first).
+	sortRules(any)
+	for _, r := range any {
+		t.anyHost = append(t.anyHost, r.rule)
+	}
 	wild := map[string][]*Rule{}
 	for host, rules := range byHost {
-		sort.SliceStable(rules, func(i, j int) bool { return rules[i].key.before(rules[j].key) })
-		list := make([]*Rule, len(rules))
+		sortRules(rules)
+		list := make([]*Rule, 0, len(rules)+len(t.anyHost))
 		for i := range rules {
-			list[i] = rules[i].rule
+			list = append(list, rules[i].rule)
 		}
+		list = append(list, t.anyHost...)
 		if suffix, ok := strings.CutPrefix(host, "*"); ok {
 			wild[suffix] = list
 		} else {
@@ -369,4 +377,8 @@ func (t *Table) addHTTPRoutes(hrs []gatewayv1.HTTPRoute) {
 		}
 	}
 	t.addWildcards(wild)
+}
+
+func sortRules(rules []httpRule) {
+	sort.SliceStable(rules, func(i, j int) bool { return rules[i].key.before(rules[j].key) })
 }

@@ -119,8 +119,45 @@ spec:
 	if reason, _ := BackendProblem(hr.Spec.Rules[2].BackendRefs[0].BackendObjectReference, "ns1"); reason != "InvalidKind" {
 		t.Errorf("a ConfigMap backend's problem: %q", reason)
 	}
-	hr.Spec.Hostnames = nil
-	if _, err := CompileHTTPRoute(&hr); err == nil || !strings.HasPrefix(err.Error(), "spec.hostnames:") {
-		t.Errorf("a route without hostnames: %v", err)
+}
+
+// TestHTTPRouteWithoutHostnames: its rules serve every host, after a host's
+// own routes' rules, and alone for hosts no route names.
+func TestHTTPRouteWithoutHostnames(t *testing.T) {
+	own := parseRoute(t, `
+metadata: {name: own, namespace: ns1}
+spec:
+  parentRefs: [{name: knd-gateway, namespace: knative-serving}]
+  hostnames: [h.org]
+  rules: [{matches: [{path: {value: /a}}], backendRefs: [{name: own}]}]`)
+	any := parseRoute(t, `
+metadata: {name: any, namespace: ns1}
+spec:
+  parentRefs: [{name: knd-gateway, namespace: knative-serving}]
+  rules: [{matches: [{path: {type: Exact, value: /a}}], backendRefs: [{name: any}]}, {matches: [{path: {value: /b}}], backendRefs: [{name: any-b}]}]`)
+	tab := Compile(nil, []gatewayv1.HTTPRoute{own, any})
+	first := func(rules []*Rule, path string) string {
+		for _, rule := range rules {
+			if ok, _ := rule.Match(httptest.NewRequest("GET", path, nil)); ok {
+				return strings.SplitN(rule.Route[0].Host, ".", 2)[0]
+			}
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		rules      []*Rule
+		path, want string
+	}{
+		{tab.Rules("h.org"), "/a", "own"}, // the host's own route first, though the other's path is Exact
+		{tab.Rules("h.org"), "/b", "any-b"},
+		{tab.AnyHost(), "/a", "any"},
+		{tab.AnyHost(), "/c", ""},
+	} {
+		if got := first(tc.rules, tc.path); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	if tab.Has("other.org") {
+		t.Error("a route without hostnames claims every host; it should only serve those nothing else does")
 	}
 }

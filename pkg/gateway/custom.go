@@ -32,14 +32,22 @@ const (
 // serveCustom serves r by the first rule that matches it; with none, the
 // answer is Envoy's: a 404 without a body.
 func (g *Gateway) serveCustom(w http.ResponseWriter, r *http.Request, rules []*customroute.Rule, hops int) {
+	if !g.serveMatching(w, r, rules, hops) {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+// serveMatching serves r by the first of rules that matches it, and says
+// whether one did.
+func (g *Gateway) serveMatching(w http.ResponseWriter, r *http.Request, rules []*customroute.Rule, hops int) bool {
 	for _, rule := range rules {
 		if ok, prefix := rule.Match(r); ok {
 			g.applyRule(w, r, rule, prefix, hops)
-			return
+			return true
 		}
 	}
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusNotFound)
+	return false
 }
 
 // applyRule does what a matching rule says, in Envoy's order: timeout,

@@ -509,7 +509,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, hops int) {
 		entry, rev, code, msg = g.lookup(host, tag)
 	}
 	if rev == nil {
-		http.Error(w, msg, code)
+		// HTTPRoutes without hostnames serve the hosts nothing else does.
+		if code != http.StatusNotFound || !g.serveMatching(w, r, g.custom.Load().AnyHost(), hops) {
+			http.Error(w, msg, code)
+		}
 		return
 	}
 	if entry.route.sticky {

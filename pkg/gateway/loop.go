@@ -605,6 +605,10 @@ func (l *loop) start(c *lconn) {
 		return
 	}
 	entry, rev, code, msg := l.g.lookup(hostKey(h.host), h.tag)
+	if rev == nil && code == http.StatusNotFound && len(l.g.custom.Load().AnyHost()) > 0 {
+		l.handOff(c) // an HTTPRoute without hostnames may serve it
+		return
+	}
 	if rev == nil {
 		if l.respond(c, code, msg, string(h.method) == http.MethodHead); c.closed {
 			return

@@ -55,6 +55,15 @@ spec:
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
+metadata: {name: any-host, namespace: NS}
+spec:
+  parentRefs: [{name: knd-gateway, namespace: knative-serving}]
+  rules:
+  - matches: [{path: {type: Exact, value: /hr-test-any-host}}]
+    backendRefs: [{name: web-00002, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
 metadata: {name: broken, namespace: NS}
 spec:
   parentRefs: [{name: knd-gateway, namespace: knative-serving}]
@@ -107,9 +116,10 @@ func TestHTTPRoutes(t *testing.T) {
 		return strings.Join(parts, "; ")
 	}
 	for name, want := range map[string]string{
-		"canary": "knd.dev/gateway-controller Accepted/True/Accepted ; knd.dev/gateway-controller ResolvedRefs/True/ResolvedRefs ",
-		"broken": "knd.dev/gateway-controller Accepted/True/Accepted ; knd.dev/gateway-controller ResolvedRefs/False/BackendNotFound backendRef nothing: no Revision or Knative Service of that name in namespace " + ns,
-		"cors":   "knd.dev/gateway-controller Accepted/False/UnsupportedValue spec.rules[0].filters[0].type: knd's gateway does not serve CORS filters; knd.dev/gateway-controller ResolvedRefs/True/ResolvedRefs ",
+		"any-host": "knd.dev/gateway-controller Accepted/True/Accepted ; knd.dev/gateway-controller ResolvedRefs/True/ResolvedRefs ",
+		"canary":   "knd.dev/gateway-controller Accepted/True/Accepted ; knd.dev/gateway-controller ResolvedRefs/True/ResolvedRefs ",
+		"broken":   "knd.dev/gateway-controller Accepted/True/Accepted ; knd.dev/gateway-controller ResolvedRefs/False/BackendNotFound backendRef nothing: no Revision or Knative Service of that name in namespace " + ns,
+		"cors":     "knd.dev/gateway-controller Accepted/False/UnsupportedValue spec.rules[0].filters[0].type: knd's gateway does not serve CORS filters; knd.dev/gateway-controller ResolvedRefs/True/ResolvedRefs ",
 	} {
 		poll(t, time.Minute, "HTTPRoute "+name+" status", func() (bool, string) {
 			got := routeStatus(name)
@@ -126,7 +136,7 @@ func TestHTTPRoutes(t *testing.T) {
 			return false, err.Error()
 		}
 		ok := meta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed") && meta.IsStatusConditionTrue(class.Status.Conditions, "Accepted") &&
-			len(gw.Status.Listeners) == 1 && gw.Status.Listeners[0].AttachedRoutes >= 3
+			len(gw.Status.Listeners) == 1 && gw.Status.Listeners[0].AttachedRoutes >= 4
 		return ok, fmt.Sprintf("%+v %+v", gw.Status, class.Status)
 	})
 
@@ -191,6 +201,16 @@ func TestHTTPRoutes(t *testing.T) {
 		}
 		if counts["one"] < 25 || counts["two"] < 25 || counts["one"]+counts["two"] != 100 {
 			t.Errorf("a 1:1 split over 100 requests: %v", counts)
+		}
+	})
+	t.Run("a route without hostnames", func(t *testing.T) {
+		for _, host := range []string{"anything.hr.test", "canary.hr.test"} {
+			if _, body := send(host, "GET", "/hr-test-any-host"); greeting(body) != "two" {
+				t.Errorf("%s: %q", host, body)
+			}
+		}
+		if resp, body := send("anything.hr.test", "GET", "/"); resp.StatusCode != 404 || !strings.Contains(body, "no Route serves host") {
+			t.Errorf("a path the route does not match, on a host nothing serves: %d %q", resp.StatusCode, body)
 		}
 	})
 	t.Run("broken and refused routes", func(t *testing.T) {
