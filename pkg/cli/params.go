@@ -1,6 +1,7 @@
 // Package cli implements knd's kn-compatible commands: service, revision,
-// route and domain. Commands parse flags and call the API; printers.go and
-// describe.go turn objects into kn's output.
+// route and domain. Commands parse flags and call the API; printers.go
+// (lists and describe layouts) and output.go (-o) turn objects into kn's
+// output.
 package cli
 
 import (
