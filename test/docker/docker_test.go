@@ -342,3 +342,39 @@ func TestLimitsVisibleInContainers(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyDirOverItsSizeLimitEvictsContainers: the node agent measures a
+// disk emptyDir the engine's container writes through its bind mount, and
+// evicts the pod past its sizeLimit as on the process runtime.
+func TestEmptyDirOverItsSizeLimitEvictsContainers(t *testing.T) {
+	needServer(t)
+	importImage(t)
+	limit := resource.MustParse("1Mi")
+	pod := runPod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "filler", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			Volumes: []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}},
+			Containers: []corev1.Container{{Name: "app", Image: testImage, Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}}}},
+		},
+	})
+	if got := askPod(t, pod, 8080, "/fill?path=/scratch/big&mb=2"); got != "ok" {
+		t.Fatalf("writing 2 MiB to the emptyDir: %q", got)
+	}
+	pods := knd.Clientset(t).CoreV1().Pods("default")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, err := pods.Get(context.Background(), "filler", metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodFailed && p.Status.Reason == "Evicted" &&
+			p.Status.Message == `Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not evicted: %v %+v", err, p.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := pods.Delete(context.Background(), "filler", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
