@@ -1,7 +1,7 @@
-// Package customroute compiles VirtualServices into the rules knd's gateway
-// applies and matches requests against them. It holds no state beyond a
-// compiled table, so the gateway (serving) and the VirtualService
-// reconciler (status) share one reading of a VirtualService.
+// Package customroute compiles VirtualServices and HTTPRoutes into the
+// rules knd's gateway applies and matches requests against them. It holds
+// no state beyond a compiled table, so the gateway (serving) and the
+// routes' reconcilers (status) share one reading of a route.
 package customroute
 
 import (
@@ -18,10 +18,11 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// Rule is one compiled http rule of a VirtualService.
+// Rule is one compiled rule of a VirtualService (spec.http) or an HTTPRoute
+// (spec.rules, one per match).
 type Rule struct {
-	// Namespace and Service name the VirtualService; Index is the rule's
-	// place in spec.http.
+	// Namespace and Service name the route; Index is the rule's place in
+	// its list.
 	Namespace, Service string
 	Index              int
 	matches            []match
@@ -100,7 +101,7 @@ func (t *Table) AnyHost() []*Rule {
 }
 
 // Rules returns the rules for a host (lower-case, without a port), in the
-// order they are tried; nil when no VirtualService claims the host.
+// order they are tried; nil when no custom route names the host.
 func (t *Table) Rules(host string) []*Rule {
 	if t == nil {
 		return nil
@@ -116,7 +117,7 @@ func (t *Table) Rules(host string) []*Rule {
 	return nil
 }
 
-// Has says whether some VirtualService claims the host.
+// Has says whether some custom route names the host.
 func (t *Table) Has(host string) bool { return t.Rules(host) != nil }
 
 // HasBytes is Has for a host the gateway's event loop holds as bytes,

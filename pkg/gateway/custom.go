@@ -13,8 +13,9 @@ import (
 	"github.com/knd-dev/knd/pkg/customroute"
 )
 
-// VirtualServices' rules, served on the net/http path: the event loop hands
-// every request for a host a VirtualService claims to net/http.
+// Custom routes' rules (VirtualServices, HTTPRoutes), served on the
+// net/http path: the event loop hands every request for a host a custom
+// route claims to net/http.
 
 const (
 	// maxHops bounds how often rules may send a request back to the
@@ -33,9 +34,14 @@ const (
 // answer is Envoy's: a 404 without a body.
 func (g *Gateway) serveCustom(w http.ResponseWriter, r *http.Request, rules []*customroute.Rule, hops int) {
 	if !g.serveMatching(w, r, rules, hops) {
-		w.Header().Set("Content-Length", "0")
-		w.WriteHeader(http.StatusNotFound)
+		notFound(w)
 	}
+}
+
+// notFound is Envoy's answer when no route matches: a 404 without a body.
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNotFound)
 }
 
 // serveMatching serves r by the first of rules that matches it, and says
@@ -90,8 +96,7 @@ func (g *Gateway) applyRule(w http.ResponseWriter, r *http.Request, rule *custom
 	dest := rule.Pick()
 	switch {
 	case dest == nil:
-		w.Header().Set("Content-Length", "0")
-		w.WriteHeader(http.StatusNotFound)
+		notFound(w)
 		return
 	case dest.Host == "":
 		http.Error(w, "the route's backend is not one knd can serve", http.StatusInternalServerError)
@@ -158,9 +163,7 @@ func redirect(w http.ResponseWriter, r *http.Request, rd *customroute.Redirect, 
 		host = rd.Host
 	}
 	if rd.Port != 0 {
-		if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-			host = host[:i]
-		}
+		host, _ = splitPort(host)
 		if !(scheme == "http" && rd.Port == 80) && !(scheme == "https" && rd.Port == 443) {
 			host = fmt.Sprintf("%s:%d", host, rd.Port)
 		}
@@ -215,10 +218,17 @@ func (g *Gateway) mirror(r *http.Request, host, ns string, missing int) {
 
 // shadowHost is the authority of a mirrored copy: its host with "-shadow".
 func shadowHost(h string) string {
+	host, port := splitPort(h)
+	return host + "-shadow" + port
+}
+
+// splitPort splits an authority into its host and its ":port" ("" when it
+// has none; an IPv6 literal's colons are the host's).
+func splitPort(h string) (host, port string) {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		return h[:i] + "-shadow" + h[i:]
+		return h[:i], h[i:]
 	}
-	return h + "-shadow"
+	return h, ""
 }
 
 type errReader struct{ err error }

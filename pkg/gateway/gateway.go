@@ -313,29 +313,19 @@ func (g *Gateway) resync(ctx context.Context) {
 	var revs servingv1.RevisionList
 	var pods corev1.PodList
 	var mappings servingv1beta1.DomainMappingList
-	// Read-only views of the cache: copying every object on every event
-	// cost more CPU than routing itself during bulk creation.
-	ro := client.UnsafeDisableDeepCopy
-	if err := g.cache.List(ctx, &mappings, ro); err != nil {
-		klog.ErrorS(err, "gateway: listing domain mappings")
-		return
-	}
-	if err := g.cache.List(ctx, &routes, ro); err != nil {
-		klog.ErrorS(err, "gateway: listing routes")
-		return
-	}
-	if err := g.cache.List(ctx, &revs, ro); err != nil {
-		klog.ErrorS(err, "gateway: listing revisions")
-		return
-	}
-	if err := g.cache.List(ctx, &pods, ro); err != nil {
-		klog.ErrorS(err, "gateway: listing pods")
-		return
-	}
 	var vss istiov1.VirtualServiceList
-	if err := g.cache.List(ctx, &vss, ro); err != nil {
-		klog.ErrorS(err, "gateway: listing virtual services")
-		return
+	var hrs gatewayv1.HTTPRouteList
+	for _, l := range []struct {
+		list client.ObjectList
+		what string
+	}{{&mappings, "domain mappings"}, {&routes, "routes"}, {&revs, "revisions"}, {&pods, "pods"},
+		{&vss, "virtual services"}, {&hrs, "HTTP routes"}} {
+		// Read-only views of the cache: copying every object on every event
+		// cost more CPU than routing itself during bulk creation.
+		if err := g.cache.List(ctx, l.list, client.UnsafeDisableDeepCopy); err != nil {
+			klog.ErrorS(err, "gateway: listing "+l.what)
+			return
+		}
 	}
 	t := buildTable(routes.Items, mappings.Items)
 	t.revisions = make(map[revisionKey]bool, len(revs.Items))
@@ -343,11 +333,6 @@ func (g *Gateway) resync(ctx context.Context) {
 		t.revisions[revisionKey{revs.Items[i].Namespace, revs.Items[i].Name}] = true
 	}
 	g.table.Store(t)
-	var hrs gatewayv1.HTTPRouteList
-	if err := g.cache.List(ctx, &hrs, ro); err != nil {
-		klog.ErrorS(err, "gateway: listing HTTP routes")
-		return
-	}
 	g.custom.Store(customroute.Compile(vss.Items, hrs.Items))
 	ready := map[revisionKey]map[string]string{}
 	for i := range pods.Items {

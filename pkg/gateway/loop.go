@@ -600,11 +600,12 @@ func (l *loop) serveNext(c *lconn) {
 // start routes the request at the head of c.in and sends it to a pod.
 func (l *loop) start(c *lconn) {
 	h := &c.req
-	if l.g.custom.Load().HasBytes(hostKey(h.host)) {
-		l.handOff(c) // a VirtualService's rules are served by net/http
+	host := hostKey(h.host)
+	if l.g.custom.Load().HasBytes(host) {
+		l.handOff(c) // a custom route's rules are served by net/http
 		return
 	}
-	entry, rev, code, msg := l.g.lookup(hostKey(h.host), h.tag)
+	entry, rev, code, msg := l.g.lookup(host, h.tag)
 	if rev == nil && code == http.StatusNotFound && len(l.g.custom.Load().AnyHost()) > 0 {
 		l.handOff(c) // an HTTPRoute without hostnames may serve it
 		return
@@ -628,7 +629,7 @@ func (l *loop) start(c *lconn) {
 		// To wait there for a pod, or to be served as only net/http can;
 		// with the revision picked here, so that a split's share does not
 		// depend on which revisions happen to have a free pod.
-		c.picked = &loopPick{host: string(hostKey(h.host)), tag: string(h.tag), entry: entry, rev: rev}
+		c.picked = &loopPick{host: string(host), tag: string(h.tag), entry: entry, rev: rev}
 		l.handOff(c)
 		return
 	}
