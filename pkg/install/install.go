@@ -50,39 +50,28 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 		if c.Spec.Group == "serving.knative.dev" {
 			for i := range c.Spec.Versions {
 				if s := c.Spec.Versions[i].Schema; s != nil && s.OpenAPIV3Schema != nil {
-					upstreamListTypes(s.OpenAPIV3Schema, "")
+					eachSchema(s.OpenAPIV3Schema, "", upstreamListType)
 				}
 			}
 		}
 		if c.Spec.Group == "serving.knative.dev" && legacyServingKinds[c.Spec.Names.Kind] {
-			v1 := c.Spec.Versions[0]
-			for _, name := range legacyServingVersions {
-				legacy := *v1.DeepCopy()
-				legacy.Name, legacy.Storage = name, false
-				// The admission webhooks validate every version; a schemaless
-				// spec and status keep the API server from holding the PodSpec
-				// schema three times (about 20 MB of heap).
-				legacy.Schema = &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object",
-					Properties: map[string]apiextensionsv1.JSONSchemaProps{
-						"apiVersion": {Type: "string"}, "kind": {Type: "string"}, "metadata": {Type: "object"},
-						"spec":   {Type: "object", XPreserveUnknownFields: ptr.To(true)},
-						"status": {Type: "object", XPreserveUnknownFields: ptr.To(true)},
-					},
-				}}
-				c.Spec.Versions = append(c.Spec.Versions, legacy)
-			}
+			// The admission webhooks validate every version; a schemaless
+			// spec and status keep the API server from holding the PodSpec
+			// schema three times (about 20 MB of heap).
+			serveAlso(c, legacyServingVersions, &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+				Type: "object",
+				Properties: map[string]apiextensionsv1.JSONSchemaProps{
+					"apiVersion": {Type: "string"}, "kind": {Type: "string"}, "metadata": {Type: "object"},
+					"spec":   {Type: "object", XPreserveUnknownFields: ptr.To(true)},
+					"status": {Type: "object", XPreserveUnknownFields: ptr.To(true)},
+				},
+			}})
 		}
 		if c.Spec.Group == istiov1.SchemeGroupVersion.Group {
 			// Istio serves one schema under all three versions, and the
 			// tutorials' manifests use each; the full schema on each keeps
 			// strict field validation naming unsupported fields.
-			v1 := c.Spec.Versions[0]
-			for _, name := range istioVersions {
-				other := *v1.DeepCopy()
-				other.Name, other.Storage = name, false
-				c.Spec.Versions = append(c.Spec.Versions, other)
-			}
+			serveAlso(c, istioVersions, nil)
 		}
 		out = append(out, c)
 	}
@@ -94,25 +83,45 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 // atomic there.
 var mergedByKey = map[string]bool{"env": true, "volumeMounts": true, "imagePullSecrets": true, "volumes": true}
 
-// upstreamListTypes makes the list types of a schema generated from the
+// serveAlso serves the CRD's first version under more names too, not
+// stored, with schema instead of its own unless schema is nil.
+func serveAlso(c *apiextensionsv1.CustomResourceDefinition, names []string, schema *apiextensionsv1.CustomResourceValidation) {
+	first := c.Spec.Versions[0]
+	for _, name := range names {
+		v := *first.DeepCopy()
+		v.Name, v.Storage = name, false
+		if schema != nil {
+			v.Schema = schema.DeepCopy()
+		}
+		c.Spec.Versions = append(c.Spec.Versions, v)
+	}
+}
+
+// upstreamListType makes a list type of a schema generated from the
 // PodSpec (which marks containers, ports and more as maps by name or
-// port) those of upstream's CRDs. As generated, a server-side apply of an
+// port) that of upstream's CRDs. As generated, a server-side apply of an
 // ordinary Service failed (a container without a name, a port without a
 // protocol, has no key), and every client-side apply logged that its
 // managed fields could not be updated.
-func upstreamListTypes(s *apiextensionsv1.JSONSchemaProps, name string) {
+func upstreamListType(s *apiextensionsv1.JSONSchemaProps, name string) {
 	if s.XListType != nil && *s.XListType == "map" && !mergedByKey[name] {
 		s.XListType, s.XListMapKeys = nil, nil
 	}
+}
+
+// eachSchema calls fn on s and every schema under it, each with the name
+// of the property it is ("" for list items and map values), in place.
+func eachSchema(s *apiextensionsv1.JSONSchemaProps, name string, fn func(s *apiextensionsv1.JSONSchemaProps, name string)) {
+	fn(s, name)
 	for k, p := range s.Properties {
-		upstreamListTypes(&p, k)
+		eachSchema(&p, k, fn)
 		s.Properties[k] = p
 	}
 	if s.Items != nil && s.Items.Schema != nil {
-		upstreamListTypes(s.Items.Schema, "")
+		eachSchema(s.Items.Schema, "", fn)
 	}
 	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
-		upstreamListTypes(s.AdditionalProperties.Schema, "")
+		eachSchema(s.AdditionalProperties.Schema, "", fn)
 	}
 }
 

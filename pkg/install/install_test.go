@@ -24,19 +24,11 @@ func TestListTypesAsUpstream(t *testing.T) {
 		t.Fatal("no Service CRD")
 	}
 	maps := map[string]bool{}
-	var walk func(s *apiextensionsv1.JSONSchemaProps, name string)
-	walk = func(s *apiextensionsv1.JSONSchemaProps, name string) {
+	eachSchema(svc.Spec.Versions[0].Schema.OpenAPIV3Schema, "", func(s *apiextensionsv1.JSONSchemaProps, name string) {
 		if s.XListType != nil && *s.XListType == "map" {
 			maps[name] = true
 		}
-		for k, p := range s.Properties {
-			walk(&p, k)
-		}
-		if s.Items != nil && s.Items.Schema != nil {
-			walk(s.Items.Schema, "")
-		}
-	}
-	walk(svc.Spec.Versions[0].Schema.OpenAPIV3Schema, "")
+	})
 	for _, name := range []string{"env", "volumeMounts", "imagePullSecrets", "volumes"} {
 		if !maps[name] {
 			t.Errorf("%s is not merged by key", name)
