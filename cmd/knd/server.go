@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,7 +118,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 
 	// The runtime comes first: where pods reach the API server (the host's
 	// address on their network) is named in its certificate.
-	images, provider, err := newRuntime(sysCtx, o)
+	provider, err := newRuntime(sysCtx, o)
 	if err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// The node agent tells the gateway (created below) the moment a
 	// revision's pod is ready or stops being ready, ahead of the API.
 	var gwRef atomic.Pointer[gateway.Gateway]
-	agent, err := newNodeAgent(o, cp, client, images, provider, apiServer, func(pod *corev1.Pod, addr string, ready bool) {
+	agent, err := newNodeAgent(o, cp, client, provider, apiServer, func(pod *corev1.Pod, addr string, ready bool) {
 		if gw, rev := gwRef.Load(), pod.Labels[servingv1.RevisionLabelKey]; gw != nil && rev != "" {
 			gw.PodReadiness(pod.Namespace, rev, pod.Name, addr, ready)
 		}
@@ -307,43 +308,39 @@ func metricsAddress(host string, port int) string {
 	return net.JoinHostPort(host, fmt.Sprint(port))
 }
 
-// newNodeAgent sets up the node agent with the chosen provider and a
-// kubelet endpoint certificate from the control plane's CA.
 // newRuntime opens the image store (with the tutorials' sample images)
-// and the provider that runs pods.
-func newRuntime(ctx context.Context, o serverOptions) (*image.Store, node.Provider, error) {
+// and the provider that runs pods from it.
+func newRuntime(ctx context.Context, o serverOptions) (node.Provider, error) {
 	images, err := image.Open(filepath.Join(o.dataDir, "images"))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := samples.Seed(images); errors.Is(err, samples.ErrNotBuiltIn) {
 		fmt.Printf("note: %v; the tutorials' images are not in the local store\n", err)
 	} else if err != nil {
-		return nil, nil, fmt.Errorf("sample images: %w", err)
+		return nil, fmt.Errorf("sample images: %w", err)
 	}
 	// Before the provider starts sandboxes, whose mounts are copied from here.
 	if err := volume.PrepareDir(node.VolumesDir(o.dataDir)); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	provider, err := newProvider(ctx, o, images, node.DefaultNodeName())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return images, provider, nil
+	return provider, nil
 }
 
 // isAPIServiceName says whether a pod asks for the kubernetes Service,
 // which resolves (like the gateway's hosts) to the host's address on the
 // pod network, where the API server's relay listens.
 func isAPIServiceName(host string) bool {
-	switch host {
-	case "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local":
-		return true
-	}
-	return false
+	return slices.Contains(controlplane.KubernetesServiceNames, host)
 }
 
-func newNodeAgent(o serverOptions, cp *controlplane.ControlPlane, client kubernetes.Interface, images *image.Store, provider node.Provider,
+// newNodeAgent sets up the node agent with the chosen provider and a
+// kubelet endpoint certificate from the control plane's CA.
+func newNodeAgent(o serverOptions, cp *controlplane.ControlPlane, client kubernetes.Interface, provider node.Provider,
 	apiServer node.APIServer, podReadiness func(*corev1.Pod, string, bool)) (*node.Agent, error) {
 	nodeName := node.DefaultNodeName()
 	certDir := filepath.Join(o.dataDir, "kubelet")

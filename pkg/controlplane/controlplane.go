@@ -81,6 +81,10 @@ func (c *ControlPlane) WebhookPort() int { return c.port.Webhook }
 // Errors reports a component that stopped on its own.
 func (c *ControlPlane) Errors() <-chan error { return c.errs }
 
+// KubernetesServiceNames are the in-cluster names of the API server (the
+// kubernetes Service), which its certificate names.
+var KubernetesServiceNames = []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+
 // Start brings the control plane up and returns once the API server is ready.
 func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 	if cfg.BindAddress == "" {
@@ -108,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 		ips = append(ips, ip)
 	}
 	ips = append(ips, cfg.ExtraServingIPs...)
-	names := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	names := append([]string{"localhost"}, KubernetesServiceNames...)
 	if err := pki.ensure(ips, names); err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
 	}
