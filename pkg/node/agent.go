@@ -218,16 +218,22 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 // deleteEnded completes the deletion of a pod that has no worker: it
 // ended, and its files are all that is left of it.
 func (a *Agent) deleteEnded(pod *corev1.Pod) {
+	a.completeDeletion(pod.Namespace, pod.Name, pod.UID, a.podDir(pod), a.volumes.Pod(pod.UID))
+}
+
+// completeDeletion removes a pod that no longer runs from the API (at
+// once: its containers are gone) and its logs and volumes from the node.
+func (a *Agent) completeDeletion(ns, name string, uid types.UID, dir string, volumes *volume.Pod) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := a.opts.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &pod.UID}})
+	err := a.opts.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{
+		GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &uid}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		klog.ErrorS(err, "deleting an ended pod", "pod", pod.Namespace+"/"+pod.Name)
+		klog.ErrorS(err, "deleting the stopped pod", "pod", ns+"/"+name)
 	}
-	os.RemoveAll(a.podDir(pod))
-	if err := a.volumes.Pod(pod.UID).TearDown(); err != nil {
-		klog.ErrorS(err, "removing an ended pod's volumes", "pod", pod.Namespace+"/"+pod.Name)
+	os.RemoveAll(dir)
+	if err := volumes.TearDown(); err != nil {
+		klog.ErrorS(err, "removing the pod's volumes", "pod", ns+"/"+name)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -414,17 +413,7 @@ func (w *podWorker) terminate(deletePod bool) {
 	w.terminateOnce.Do(func() {
 		w.stop()
 		if deletePod {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			err := w.agent.opts.Client.CoreV1().Pods(w.namespace).Delete(ctx, w.name, metav1.DeleteOptions{
-				GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &w.uid}})
-			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				klog.ErrorS(err, "deleting the stopped pod", "pod", w.key())
-			}
-			os.RemoveAll(w.dir)
-			if err := w.volumes.TearDown(); err != nil {
-				klog.ErrorS(err, "removing the pod's volumes", "pod", w.key())
-			}
+			w.agent.completeDeletion(w.namespace, w.name, w.uid, w.dir, w.volumes)
 		} else {
 			w.volumes.Unmount()
 		}
@@ -585,12 +574,7 @@ func (w *podWorker) podStatus(old corev1.PodStatus) corev1.PodStatus {
 	setCondition(&st, corev1.PodReady, ready, "ContainersNotReady", msg)
 	if m := w.evicted.Load(); m != nil {
 		st.Phase, st.Reason, st.Message = corev1.PodFailed, "Evicted", *m
-		setCondition(&st, corev1.DisruptionTarget, true, "", "")
-		for i := range st.Conditions {
-			if st.Conditions[i].Type == corev1.DisruptionTarget {
-				st.Conditions[i].Reason, st.Conditions[i].Message = "TerminationByKubelet", *m
-			}
-		}
+		putCondition(&st, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "TerminationByKubelet", Message: *m})
 	}
 	return st
 }
@@ -600,8 +584,14 @@ func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, ok bool, reas
 	if !ok {
 		c.Status, c.Reason, c.Message = corev1.ConditionFalse, reason, msg
 	}
+	putCondition(st, c)
+}
+
+// putCondition sets c in st, keeping its transition time while its status
+// stays the same.
+func putCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 	for i := range st.Conditions {
-		if st.Conditions[i].Type == t {
+		if st.Conditions[i].Type == c.Type {
 			if st.Conditions[i].Status == c.Status {
 				c.LastTransitionTime = st.Conditions[i].LastTransitionTime
 			} else {
