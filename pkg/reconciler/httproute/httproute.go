@@ -132,6 +132,7 @@ func (r *Reconciler) ensure(ctx context.Context, obj client.Object) error {
 	return err
 }
 
+// updateStatus writes obj's status unless it is still before.
 func (r *Reconciler) updateStatus(ctx context.Context, obj client.Object, before, after any) error {
 	if equality.Semantic.DeepEqual(before, after) {
 		return nil
@@ -164,13 +165,16 @@ func (r *Reconciler) reconcileRoute(ctx context.Context, req reconcile.Request) 
 			others = append(others, p)
 		}
 	}
-	accepted := metav1.Condition{Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionTrue, Reason: string(gatewayv1.RouteReasonAccepted)}
-	if _, err := customroute.CompileHTTPRoute(&hr); err != nil {
-		accepted.Status, accepted.Reason, accepted.Message = metav1.ConditionFalse, string(gatewayv1.RouteReasonUnsupportedValue), err.Error()
-	}
-	resolved, err := r.resolved(ctx, &hr)
-	if err != nil {
-		return reconcile.Result{}, fmt.Errorf("resolving the backends of HTTPRoute %s: %w", req, err)
+	var accepted, resolved metav1.Condition
+	if customroute.Attached(&hr) { // else only a status of ours that is left goes
+		accepted = metav1.Condition{Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionTrue, Reason: string(gatewayv1.RouteReasonAccepted)}
+		if _, err := customroute.CompileHTTPRoute(&hr); err != nil {
+			accepted.Status, accepted.Reason, accepted.Message = metav1.ConditionFalse, string(gatewayv1.RouteReasonUnsupportedValue), err.Error()
+		}
+		var err error
+		if resolved, err = r.resolved(ctx, &hr); err != nil {
+			return reconcile.Result{}, fmt.Errorf("resolving the backends of HTTPRoute %s: %w", req, err)
+		}
 	}
 	for _, ref := range hr.Spec.ParentRefs {
 		if !gatewayapi.IsKndGateway(ref, hr.Namespace) {
@@ -185,10 +189,7 @@ func (r *Reconciler) reconcileRoute(ctx context.Context, req reconcile.Request) 
 		ours = append(ours, ps)
 	}
 	hr.Status.Parents = append(others, ours...)
-	if equality.Semantic.DeepEqual(before, &hr.Status) {
-		return reconcile.Result{}, nil
-	}
-	if err := r.Client.Status().Update(ctx, &hr); err != nil {
+	if err := r.updateStatus(ctx, &hr, before, &hr.Status); err != nil {
 		return reconcile.Result{}, fmt.Errorf("updating the status of HTTPRoute %s: %w", req, err)
 	}
 	return reconcile.Result{}, nil
