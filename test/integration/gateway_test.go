@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,32 +12,24 @@ import (
 
 	autoscalingv1alpha1 "github.com/knd-dev/knd/pkg/apis/autoscaling/v1alpha1"
 	servingv1 "github.com/knd-dev/knd/pkg/apis/serving/v1"
-	"github.com/knd-dev/knd/test/kndtest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-var gatewayClient = kndtest.GatewayClient
-
-// viaGateway sends GET path to the gateway with the given Host.
+// viaGateway sends GET path to the gateway with the given Host and
+// headers (one value each).
 func viaGateway(host, path string, header http.Header) (int, string, error) {
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", knd.GatewayPort, path), nil)
-	if err != nil {
+	var pairs []string
+	for k := range header {
+		pairs = append(pairs, k, header.Get(k))
+	}
+	resp, body, err := knd.Send(http.MethodGet, host, path, pairs...)
+	if resp == nil {
 		return 0, "", err
 	}
-	req.Host = host
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := gatewayClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return resp.StatusCode, body, err
 }
 
 // setConfig changes knative-serving ConfigMap keys for one test.
