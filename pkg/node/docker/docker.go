@@ -306,7 +306,7 @@ func (p *Provider) Start(ctx context.Context, cfg node.ContainerConfig) (node.Co
 	if err != nil {
 		return nil, err
 	}
-	c := &dockerContainer{p: p, id: id, port: port, done: make(chan struct{})}
+	c := &dockerContainer{p: p, id: id, port: port, done: make(chan struct{}), memoryLimited: cfg.MemoryLimit > 0}
 	attach, err := p.engine.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
 		c.remove()
@@ -351,6 +351,8 @@ type dockerContainer struct {
 	port int
 	done chan struct{}
 	exit node.ExitStatus
+	// memoryLimited: the container can be OOM-killed by its own limit.
+	memoryLimited bool
 }
 
 func (c *dockerContainer) ID() string { return c.id }
@@ -386,8 +388,19 @@ func (c *dockerContainer) wait(logsDone <-chan struct{}) {
 	case err := <-errCh:
 		c.exit = node.ExitStatus{Code: 128, Message: err.Error()}
 	}
-	if inspect, err := c.p.engine.ContainerInspect(ctx, c.id); err == nil && inspect.State != nil {
+	// The engine may record the OOM kill a moment after the exit it caused
+	// (its OOM event and exit event race; seen once in CI as 137 without
+	// OOMKilled): a memory-limited container's SIGKILL is looked at again
+	// for up to a second before it is taken as a plain kill.
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(50 * time.Millisecond) {
+		inspect, err := c.p.engine.ContainerInspect(ctx, c.id)
+		if err != nil || inspect.State == nil {
+			break
+		}
 		c.exit = node.ExitStatus{Code: inspect.State.ExitCode, OOMKilled: inspect.State.OOMKilled, Message: inspect.State.Error}
+		if !c.memoryLimited || c.exit.OOMKilled || c.exit.Code != 128+int(syscall.SIGKILL) || time.Now().After(deadline) {
+			break
+		}
 	}
 	select {
 	case <-logsDone:
